@@ -1,0 +1,3 @@
+//! Integration tests of the `passkeyd` binary (one test binary, modules per area).
+
+mod verify_cli;
