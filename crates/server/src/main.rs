@@ -7,11 +7,13 @@ use passkeyd::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let (mut out, mut err) = (stdout.lock(), stderr.lock());
     match cli.command {
-        Command::Verify(args) => {
-            let stdout = std::io::stdout();
-            let stderr = std::io::stderr();
-            passkeyd::cli::verify::run(&args, &mut stdout.lock(), &mut stderr.lock())
+        Command::Verify(args) => passkeyd::cli::verify::run(&args, &mut out, &mut err),
+        Command::Mds { command } => {
+            passkeyd::cli::mds::run(&command, passkeyd::cli::now(), &mut out, &mut err)
         }
     }
 }

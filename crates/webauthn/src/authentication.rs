@@ -14,8 +14,12 @@ pub enum UserIdentification<'a> {
     /// Discoverable flow (usernameless, conditional UI): the user is found through the credential,
     /// so the response must carry a user handle.
     Discoverable,
-    /// The user was identified first and `allowCredentials` listed these credential IDs.
+    /// The user was identified first (by user name or session) and `allowCredentials` listed
+    /// their credential IDs.
     Identified {
+        /// The user handle of the user identified before the ceremony: the credential must be
+        /// theirs.
+        user_handle: &'a [u8],
         /// The credential IDs offered in `allowCredentials`.
         allow_credentials: &'a [&'a [u8]],
     },
@@ -122,14 +126,24 @@ pub fn verify_authentication(
     let raw_id = response.raw_id.0.as_slice();
 
     // Step 5: the credential must be one that was offered.
-    if let UserIdentification::Identified { allow_credentials } = expected.identification {
+    if let UserIdentification::Identified {
+        allow_credentials, ..
+    } = expected.identification
+    {
         if !allow_credentials.is_empty() && !allow_credentials.contains(&raw_id) {
             return Err(CeremonyError::CredentialNotAllowed.into());
         }
     }
-    // Step 6: the credential belongs to the user; the user handle, when given, names its owner.
+    // Step 6: the credential is the stored one and belongs to the identified user (another
+    // user's valid credential must not sign in as this one); the user handle, when given, names
+    // its owner.
     if stored.credential_id != raw_id {
         return Err(CeremonyError::CredentialNotAllowed.into());
+    }
+    if let UserIdentification::Identified { user_handle, .. } = expected.identification {
+        if stored.user_handle != user_handle {
+            return Err(CeremonyError::CredentialNotAllowed.into());
+        }
     }
     match (&response.response.user_handle, expected.identification) {
         (Some(handle), _) if handle.0 != stored.user_handle => {
@@ -166,7 +180,7 @@ pub fn verify_authentication(
 
     // Steps 20-21: the signature over authenticatorData || SHA-256(clientDataJSON), with the
     // stored key and only its stored algorithm.
-    let key = CredentialPublicKey::from_cose(stored.public_key)?;
+    let key = CredentialPublicKey::from_stored(stored.public_key)?;
     let mut signed = Vec::with_capacity(auth_data_bytes.len() + 32);
     signed.extend_from_slice(auth_data_bytes);
     signed.extend_from_slice(&sha256(client_data_json));

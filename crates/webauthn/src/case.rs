@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use crate::attestation::AttestationPolicy;
 use crate::authentication::{
-    verify_authentication, ExpectedAuthentication, StoredCredential, UserIdentification,
+    verify_authentication, CounterPolicy, ExpectedAuthentication, StoredCredential,
+    UserIdentification,
 };
 use crate::cose_key::CoseAlgorithm;
 use crate::error::VerifyError;
@@ -82,10 +83,84 @@ pub struct Case {
     /// Authentication: the owner's user handle, base64url (absent: not compared).
     #[serde(default)]
     pub user_handle: Option<Base64UrlBytes>,
+    /// Registration: accept deprecated statement formats (`android-safetynet`).
+    #[serde(default)]
+    pub allow_legacy_formats: bool,
+    /// Authentication, identified flow: the user identified before the ceremony, base64url
+    /// (absent: the credential's owner).
+    #[serde(default)]
+    pub identified_user_handle: Option<Base64UrlBytes>,
+    /// Also accept `https` subdomains of the RP ID as origins.
+    #[serde(default)]
+    pub allow_subdomains: bool,
+    /// Registration: the issued `excludeCredentials` IDs, base64url.
+    #[serde(default)]
+    pub exclude_credentials: Vec<Base64UrlBytes>,
+    /// Authentication: the issued `allowCredentials` IDs, base64url (absent: exactly the
+    /// response's `rawId`; empty: an empty list).
+    #[serde(default)]
+    pub allow_credentials: Option<Vec<Base64UrlBytes>>,
+    /// Authentication: a discoverable (usernameless) flow, where the user is found through the
+    /// credential and the response must carry the owner's user handle. Overrides
+    /// `allow_credentials`.
+    #[serde(default)]
+    pub discoverable: bool,
+    /// Authentication: the ID of the stored credential record the server looked up (absent: the
+    /// response's `rawId`).
+    #[serde(default)]
+    pub stored_credential_id: Option<Base64UrlBytes>,
+    /// Authentication: what a signature counter that did not increase means, `reject` (default)
+    /// or `flag`.
+    #[serde(default, deserialize_with = "counter_policy")]
+    pub counter_policy: CounterPolicy,
+    /// Authentication: accept a credential stored with BE=0 that now reports BE=1.
+    #[serde(default)]
+    pub allow_backup_eligibility_upgrade: bool,
+}
+
+fn counter_policy<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<CounterPolicy, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Name {
+        Flag,
+        Reject,
+    }
+    Ok(match Name::deserialize(deserializer)? {
+        Name::Flag => CounterPolicy::Flag,
+        Name::Reject => CounterPolicy::Reject,
+    })
 }
 
 fn yes() -> bool {
     true
+}
+
+/// What the caller adds to every case it runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The verification time for cases without `verify_at`.
+    pub now: UnixTime,
+    /// Trust anchors added to each case's own `trust_roots`; when not empty, attestation chains
+    /// must reach one of them.
+    pub trust_anchors: TrustAnchors,
+    /// Accept deprecated statement formats (`android-safetynet`) in every case.
+    pub allow_legacy_formats: bool,
+    /// A verified FIDO Metadata Service BLOB to consult (revocations, per-model roots).
+    pub metadata: Option<std::sync::Arc<crate::mds::MetadataBlob>>,
+}
+
+impl RunOptions {
+    /// No extra anchors, no legacy formats.
+    pub fn new(now: UnixTime) -> Self {
+        Self {
+            now,
+            trust_anchors: TrustAnchors::new(),
+            allow_legacy_formats: false,
+            metadata: None,
+        }
+    }
 }
 
 /// Why a case could not be run at all (as opposed to being rejected by verification).
@@ -132,6 +207,9 @@ pub struct CaseReport {
     pub backup_state: Option<bool>,
     /// Registration: whether the attestation chain reached a configured root.
     pub trusted: Option<bool>,
+    /// Authentication: whether the counter did not increase (accepted only under the `flag`
+    /// counter policy).
+    pub counter_regressed: Option<bool>,
 }
 
 impl CaseReport {
@@ -160,8 +238,15 @@ impl Case {
 
     /// Verifies the case's response; `now` is used when the case has no `verify_at`.
     pub fn run(&self, now: UnixTime) -> Result<CaseReport, CaseError> {
+        self.run_with(&RunOptions::new(now))
+    }
+
+    /// Verifies the case's response with options from the caller (`passkeyd verify` flags).
+    pub fn run_with(&self, options: &RunOptions) -> Result<CaseReport, CaseError> {
+        let now = options.now;
         let origins: Vec<String> = self.origin.iter().chain(&self.origins).cloned().collect();
-        let mut rp = RelyingParty::new(self.rp_id.clone(), origins);
+        let mut rp =
+            RelyingParty::new(self.rp_id.clone(), origins).allow_subdomains(self.allow_subdomains);
         if self.allow_cross_origin {
             rp = rp.allow_cross_origin(self.top_origins.clone());
         }
@@ -172,7 +257,7 @@ impl Case {
             None => now,
         };
         let report = match self.ceremony {
-            Ceremony::Registration => self.run_registration(&rp, &challenge, now)?,
+            Ceremony::Registration => self.run_registration(&rp, &challenge, now, options)?,
             Ceremony::Authentication => self.run_authentication(&rp, &challenge)?,
         };
         Ok(report)
@@ -194,8 +279,9 @@ impl Case {
         rp: &RelyingParty,
         challenge: &[u8],
         now: UnixTime,
+        options: &RunOptions,
     ) -> Result<CaseReport, CaseError> {
-        let mut anchors = TrustAnchors::new();
+        let mut anchors = options.trust_anchors.clone();
         for pem in &self.trust_roots {
             anchors
                 .add_pem(pem)
@@ -205,13 +291,27 @@ impl Case {
             require_trusted_chain: !anchors.is_empty(),
             trust_anchors: anchors,
             check_certificate_validity: !self.skips("certificate_validity_period"),
+            allow_legacy_formats: options.allow_legacy_formats || self.allow_legacy_formats,
+            metadata: options.metadata.clone(),
+            safetynet_require_cts_profile_match: !self.skips("safetynet_cts_profile_match"),
+            safetynet_max_age_secs: if self.skips("safetynet_timestamp_freshness") {
+                None
+            } else {
+                AttestationPolicy::default().safetynet_max_age_secs
+            },
             ..AttestationPolicy::default()
         };
         let algorithms = self.algorithms()?;
+        let exclude: Vec<&[u8]> = self
+            .exclude_credentials
+            .iter()
+            .map(|id| &id.0[..])
+            .collect();
         let expected = ExpectedRegistration {
             user_verification: self.user_verification,
             require_user_presence: self.require_user_presence,
             algorithms: &algorithms,
+            exclude_credentials: &exclude,
             ..ExpectedRegistration::new(rp, challenge, &policy)
         };
         let result = RegistrationResponseJson::from_json(&self.response_bytes())
@@ -266,7 +366,10 @@ impl Case {
             .copied()
             .unwrap_or(0);
         let stored = StoredCredential {
-            credential_id: &response.raw_id.0,
+            credential_id: self
+                .stored_credential_id
+                .as_ref()
+                .map_or(&response.raw_id.0, |id| &id.0),
             public_key: &public_key.0,
             sign_count: self.prior_sign_count,
             backup_eligible: self
@@ -274,22 +377,32 @@ impl Case {
                 .unwrap_or(flags & crate::AuthenticatorFlags::BACKUP_ELIGIBLE != 0),
             user_handle: &user_handle,
         };
-        let allow = [response.raw_id.0.as_slice()];
+        let allow: Vec<&[u8]> = match &self.allow_credentials {
+            Some(ids) => ids.iter().map(|id| &id.0[..]).collect(),
+            None => vec![&response.raw_id.0],
+        };
+        let identification = if self.discoverable {
+            UserIdentification::Discoverable
+        } else {
+            UserIdentification::Identified {
+                user_handle: self
+                    .identified_user_handle
+                    .as_ref()
+                    .map_or(&user_handle, |h| &h.0),
+                allow_credentials: &allow,
+            }
+        };
         let expected = ExpectedAuthentication {
             user_verification: self.user_verification,
-            ..ExpectedAuthentication::new(
-                rp,
-                challenge,
-                UserIdentification::Identified {
-                    allow_credentials: &allow,
-                },
-            )
+            counter_policy: self.counter_policy,
+            allow_backup_eligibility_upgrade: self.allow_backup_eligibility_upgrade,
+            ..ExpectedAuthentication::new(rp, challenge, identification)
         };
         Ok(match verify_authentication(&response, &expected, &stored) {
             Ok(auth) => CaseReport {
                 ok: true,
                 credential_id: Some(base64url_encode(&auth.credential_id)),
-                alg: crate::CredentialPublicKey::from_cose(&public_key.0)
+                alg: crate::CredentialPublicKey::from_stored(&public_key.0)
                     .ok()
                     .map(|k| k.algorithm().to_i64()),
                 sign_count: Some(auth.sign_count),
@@ -297,6 +410,7 @@ impl Case {
                 user_verified: Some(auth.flags.user_verified()),
                 backup_eligible: Some(auth.flags.backup_eligible()),
                 backup_state: Some(auth.flags.backup_state()),
+                counter_regressed: Some(auth.counter_regressed),
                 ..CaseReport::default()
             },
             Err(e) => CaseReport::failed(&e),

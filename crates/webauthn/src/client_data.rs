@@ -374,4 +374,159 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn deep_nesting_never_exhausts_the_stack() {
+        for depth in [200, 100_000] {
+            for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
+                let nested = format!("{}0{}", open.repeat(depth), close.repeat(depth));
+                // An unknown member is skipped without recursing, whatever its depth.
+                check(&json(&format!(r#","x":{nested}"#))).unwrap();
+                assert_eq!(
+                    check(&json(&format!(r#","tokenBinding":{nested}"#))),
+                    Err(ClientDataError::Malformed(ClientDataDefect::WrongType))
+                );
+                assert!(CollectedClientData::parse(nested.as_bytes()).is_err());
+            }
+        }
+    }
+
+    // Property tests: the parser never panics, and accepts exactly the well-formed objects.
+
+    use proptest::prelude::*;
+
+    /// Members a client data object might carry, as (key, JSON value) text.
+    const KEYS: [&str; 8] = [
+        "type",
+        "challenge",
+        "origin",
+        "crossOrigin",
+        "topOrigin",
+        "tokenBinding",
+        "other_keys_can_be_added_here",
+        "x",
+    ];
+    const VALUES: [&str; 12] = [
+        r#""webauthn.get""#,
+        r#""https://example.com""#,
+        r#""MDEyMzQ1Njc4OWFiY2RlZg""#,
+        r#""we\u0062authn.get""#,
+        "true",
+        "false",
+        "null",
+        "17",
+        "{}",
+        "[]",
+        r#"{"status":"present"}"#,
+        r#""""#,
+    ];
+
+    /// Whether a member with this key may carry this value.
+    fn fits(key: &str, value: &str) -> bool {
+        let is_string = value.starts_with('"');
+        match key {
+            "type" | "challenge" | "origin" | "topOrigin" => is_string,
+            "crossOrigin" => value == "true" || value == "false",
+            "tokenBinding" => is_string || value.contains("status"),
+            _ => true,
+        }
+    }
+
+    fn member() -> impl Strategy<Value = (usize, usize)> {
+        (0..KEYS.len(), 0..VALUES.len())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_on_arbitrary_bytes(
+            data in prop::collection::vec(any::<u8>(), 0..512)
+        ) {
+            if let Ok(parsed) = CollectedClientData::parse(&data) {
+                for ceremony in [ClientDataType::Create, ClientDataType::Get] {
+                    let _ = parsed.verify(ceremony, CHALLENGE, &rp());
+                }
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_json_ish_text(
+            text in r#"[\{\}\[\]":,a-z0-9\\ .\-/_]{0,96}"#
+        ) {
+            let _ = CollectedClientData::parse(text.as_bytes());
+            let _ = CollectedClientData::parse(format!("{{{text}}}").as_bytes());
+        }
+
+        #[test]
+        fn parse_never_panics_on_json_ish_objects(
+            members in prop::collection::vec(("[a-zA-Z]{0,12}", "[ -~]{0,16}"), 0..8),
+            tail in "[ -~]{0,4}",
+        ) {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!(r#""{k}":"{}""#, v.replace(['\\', '"'], "")))
+                .collect();
+            let text = format!("{{{}}}{tail}", body.join(","));
+            let _ = CollectedClientData::parse(text.as_bytes());
+        }
+
+        #[test]
+        fn parse_accepts_exactly_well_formed_objects(
+            members in prop::collection::vec(member(), 0..9),
+            bom in any::<bool>(),
+            spaces in any::<bool>(),
+        ) {
+            let sep = if spaces { " , " } else { "," };
+            let body: Vec<String> = members
+                .iter()
+                .map(|&(k, v)| format!(r#""{}":{}"#, KEYS[k], VALUES[v]))
+                .collect();
+            let text = format!(
+                "{}{{{}}}",
+                if bom { "\u{feff}" } else { "" },
+                body.join(sep)
+            );
+            let parsed = CollectedClientData::parse(text.as_bytes());
+
+            // Known members at most once and of the right type; type, challenge, origin present.
+            let known = &KEYS[..6];
+            let count = |key: &str| members.iter().filter(|&&(k, _)| KEYS[k] == key).count();
+            let valid = known.iter().all(|key| count(key) <= 1)
+                && members.iter().all(|&(k, v)| fits(KEYS[k], VALUES[v]))
+                && ["type", "challenge", "origin"].iter().all(|key| count(key) == 1);
+            prop_assert_eq!(parsed.is_ok(), valid, "{}", text);
+
+            if let Ok(parsed) = parsed {
+                let value = |key: &str| {
+                    members
+                        .iter()
+                        .find(|&&(k, _)| KEYS[k] == key)
+                        .map(|&(_, v)| VALUES[v])
+                };
+                let unquote = |v: &str| {
+                    serde_json::from_str::<String>(v).unwrap()
+                };
+                prop_assert_eq!(parsed.type_.as_ref(), unquote(value("type").unwrap()));
+                prop_assert_eq!(parsed.origin.as_ref(), unquote(value("origin").unwrap()));
+                prop_assert_eq!(parsed.cross_origin, value("crossOrigin") == Some("true"));
+                prop_assert_eq!(
+                    parsed.top_origin.as_deref().map(str::to_owned),
+                    value("topOrigin").map(unquote)
+                );
+                for ceremony in [ClientDataType::Create, ClientDataType::Get] {
+                    let _ = parsed.verify(ceremony, CHALLENGE, &rp());
+                }
+            }
+        }
+
+        #[test]
+        fn a_bom_never_changes_the_outcome(data in prop::collection::vec(any::<u8>(), 0..128)) {
+            prop_assume!(!data.starts_with(b"\xEF\xBB\xBF"));
+            let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+            with_bom.extend_from_slice(&data);
+            prop_assert_eq!(
+                CollectedClientData::parse(&with_bom),
+                CollectedClientData::parse(&data)
+            );
+        }
+    }
 }

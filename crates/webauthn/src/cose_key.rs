@@ -217,6 +217,17 @@ impl CredentialPublicKey {
     /// curve that does not fit `alg`, compressed or off-curve points, Ed25519 keys that are not
     /// 32 bytes, RSA moduli under 2048 bits.
     pub fn from_cose(bytes: &[u8]) -> Result<Self, PublicKeyError> {
+        Self::parse(bytes, true)
+    }
+
+    /// Parses a key stored at registration. The same checks as [`Self::from_cose`] except the
+    /// canonical-encoding one: records imported from other systems may hold a valid key that
+    /// another library re-encoded.
+    pub fn from_stored(bytes: &[u8]) -> Result<Self, PublicKeyError> {
+        Self::parse(bytes, false)
+    }
+
+    fn parse(bytes: &[u8], require_canonical: bool) -> Result<Self, PublicKeyError> {
         let value = cbor::decode_exact(bytes).map_err(|_| PublicKeyError::Malformed("not CBOR"))?;
         match &value {
             Value::Map(entries) if cbor::has_duplicate_keys(entries) => {
@@ -225,7 +236,7 @@ impl CredentialPublicKey {
             Value::Map(_) => {}
             _ => return Err(PublicKeyError::Malformed("not a CBOR map")),
         }
-        if !cbor::is_canonical(&value, bytes) {
+        if require_canonical && !cbor::is_canonical(&value, bytes) {
             return Err(PublicKeyError::Malformed("CBOR is not in canonical form"));
         }
         // Read `alg` (label 3) before coset does: coset refuses identifiers it does not know, and

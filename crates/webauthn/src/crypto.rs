@@ -83,6 +83,7 @@ pub(crate) enum CryptoError {
 }
 
 const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 8192;
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
@@ -94,6 +95,32 @@ fn bit_len(be: &[u8]) -> usize {
         Some(top) => (be.len() - 1) * 8 + (8 - top.leading_zeros() as usize),
         None => 0,
     }
+}
+
+/// Refuses RSA keys that cannot be sound: a modulus outside 2048..=8192 bits or even, an exponent
+/// that is even, below 3 or longer than 33 bits (no real key uses more; aws-lc refuses them).
+fn check_rsa_components(n: &[u8], e: &[u8]) -> Result<(), CryptoError> {
+    let bits = bit_len(n);
+    if bits < MIN_RSA_BITS {
+        return Err(CryptoError::KeyMismatch(
+            "RSA modulus is shorter than 2048 bits",
+        ));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(CryptoError::KeyMismatch(
+            "RSA modulus is longer than 8192 bits",
+        ));
+    }
+    if n.last().is_some_and(|b| b & 1 == 0) {
+        return Err(CryptoError::KeyMismatch("RSA modulus is even"));
+    }
+    let odd = e.last().is_some_and(|b| b & 1 == 1);
+    if !odd || bit_len(e) < 2 || bit_len(e) > 33 {
+        return Err(CryptoError::KeyMismatch(
+            "RSA exponent is not an odd number of 3 to 33 bits",
+        ));
+    }
+    Ok(())
 }
 
 impl KeyMaterial {
@@ -160,11 +187,7 @@ impl KeyMaterial {
                     .map_err(|_| CryptoError::KeyMismatch("not a valid ML-DSA key"))
             }
             (Self::Rsa { n, e }, _) if alg.is_rsa() => {
-                if bit_len(n) < MIN_RSA_BITS {
-                    return Err(CryptoError::KeyMismatch(
-                        "RSA modulus is shorter than 2048 bits",
-                    ));
-                }
+                check_rsa_components(n, e)?;
                 let params = rsa_parameters(alg).ok_or(CryptoError::Unsupported)?;
                 RsaPublicKeyComponents { n, e }
                     .to_parsed_public_key(params)
@@ -197,11 +220,7 @@ impl KeyMaterial {
     ) -> Result<(), CryptoError> {
         let result = match (self, x509_signature_algorithm(self, signature_algorithm)?) {
             (Self::Rsa { n, e }, X509Verifier::Rsa(params)) => {
-                if bit_len(n) < MIN_RSA_BITS {
-                    return Err(CryptoError::KeyMismatch(
-                        "RSA modulus is shorter than 2048 bits",
-                    ));
-                }
+                check_rsa_components(n, e)?;
                 RsaPublicKeyComponents { n, e }.verify(params, message, signature)
             }
             (Self::Ec2 { .. }, X509Verifier::Other(alg)) => {
@@ -363,3 +382,6 @@ fn x509_signature_algorithm(
     };
     Ok(X509Verifier::Other(ecdsa))
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ use crate::cose_key::CoseAlgorithm;
 ///
 /// The list of codes is in the crate documentation. The enum is exhaustive on purpose: while only
 /// passkeyd uses it, a new variant must break the server's code mapping at compile time.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum VerifyError {
     /// The response JSON is not a well-formed `PublicKeyCredential` form.
     #[error("malformed credential response: {0}")]
@@ -43,6 +43,9 @@ pub enum VerifyError {
     /// The assertion signature does not verify with the stored public key.
     #[error("the signature does not verify with the credential's public key")]
     Signature,
+    /// `fmt` names no registered attestation statement format (matched case-sensitively).
+    #[error("attestation statement format {0:?} is not a registered format")]
+    UnknownAttestationFormat(String),
 }
 
 impl VerifyError {
@@ -56,6 +59,7 @@ impl VerifyError {
             Self::Attestation { source, .. } => source.code(),
             Self::Ceremony(e) => e.code(),
             Self::Signature => "signature_invalid",
+            Self::UnknownAttestationFormat(_) => "attestation_unsupported",
         }
     }
 
@@ -65,7 +69,7 @@ impl VerifyError {
 }
 
 /// The JSON form of the credential is malformed.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ResponseError {
     /// A binary field is not base64url.
     #[error("field `{0}` is not valid base64url")]
@@ -97,7 +101,7 @@ pub enum ResponseError {
 }
 
 /// `clientDataJSON` problems (WebAuthn L3 §7.1 steps 5-10, §7.2 steps 6-12).
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ClientDataError {
     /// Not UTF-8, not a JSON object, a duplicate key, or a required member missing or mistyped.
     #[error("clientDataJSON is not a valid CollectedClientData object ({0})")]
@@ -169,7 +173,7 @@ impl std::fmt::Display for ClientDataDefect {
 }
 
 /// Authenticator data and attestation object structure (L3 §6.1, §6.5) and flag checks.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum AuthenticatorDataError {
     /// The attestation object is not a CBOR map with text `fmt`, map `attStmt` and bytes `authData`.
     #[error("attestationObject is malformed: {0}")]
@@ -225,7 +229,7 @@ impl AuthenticatorDataError {
 }
 
 /// Credential public key problems (L3 §7.1 step 18 and key validation).
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum PublicKeyError {
     /// Not a well-formed COSE_Key.
     #[error("credential public key is not a valid COSE_Key: {0}")]
@@ -257,7 +261,7 @@ impl PublicKeyError {
 }
 
 /// Attestation statement problems (L3 §7.1 steps 19-22, §8).
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum AttestationError {
     /// The statement is missing a member or a member has the wrong type.
     #[error("statement is malformed: {0}")]
@@ -280,6 +284,9 @@ pub enum AttestationError {
     /// The certificate chain does not lead to a trusted root, or is invalid at the verification time.
     #[error("the attestation is not trusted: {0}")]
     Untrusted(TrustError),
+    /// The FIDO Metadata Service reports this authenticator model revoked or compromised.
+    #[error("the metadata service reports this authenticator as {0}")]
+    Revoked(String),
     /// The attestation is valid but its type is not one the policy accepts.
     #[error("{0} attestation is not accepted by this relying party's policy")]
     TypeNotAllowed(crate::attestation::AttestationType),
@@ -294,7 +301,9 @@ impl AttestationError {
             | Self::AaguidMismatch
             | Self::Algorithm(_) => "attestation_invalid",
             Self::UnsupportedFormat(_) => "attestation_unsupported",
-            Self::Untrusted(_) | Self::TypeNotAllowed(_) => "attestation_untrusted",
+            Self::Untrusted(_) | Self::TypeNotAllowed(_) | Self::Revoked(_) => {
+                "attestation_untrusted"
+            }
         }
     }
 }
@@ -329,7 +338,7 @@ pub enum TrustError {
 }
 
 /// Ceremony-level problems that are not about one data structure.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum CeremonyError {
     /// `id`/`rawId` differ from each other or from the credential ID the authenticator reported.
     #[error("credential id, rawId and the authenticator's credential ID do not all match")]

@@ -452,6 +452,73 @@ pub struct RequestOptionsJson {
     pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Default ceremony timeout offered to browsers: five minutes, in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u32 = 300_000;
+
+impl CreationOptionsJson {
+    /// Creation options with passkeyd's defaults: every supported algorithm except RS1 (ES256 and
+    /// EdDSA first), a discoverable credential preferred, user verification preferred, no
+    /// attestation, five minutes.
+    pub fn new(rp: RelyingPartyEntity, user: UserEntity, challenge: Vec<u8>) -> Self {
+        Self {
+            rp,
+            user,
+            challenge: Base64UrlBytes(challenge),
+            pub_key_cred_params: crate::CoseAlgorithm::DEFAULT
+                .iter()
+                .map(|alg| PublicKeyCredentialParameters {
+                    type_: PublicKeyType::PublicKey,
+                    alg: alg.to_i64(),
+                })
+                .collect(),
+            timeout: Some(DEFAULT_TIMEOUT_MS),
+            exclude_credentials: Vec::new(),
+            authenticator_selection: AuthenticatorSelectionCriteria {
+                authenticator_attachment: None,
+                resident_key: ResidentKeyRequirement::Preferred,
+                require_resident_key: false,
+                user_verification: UserVerificationRequirement::Preferred,
+            },
+            hints: Vec::new(),
+            attestation: AttestationConveyancePreference::None,
+            attestation_formats: Vec::new(),
+            extensions: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets the resident key requirement, keeping `requireResidentKey` consistent with it.
+    pub fn with_resident_key(mut self, requirement: ResidentKeyRequirement) -> Self {
+        self.authenticator_selection.resident_key = requirement;
+        self.authenticator_selection.require_resident_key =
+            requirement == ResidentKeyRequirement::Required;
+        self
+    }
+
+    /// The algorithms offered, as the verifier expects them (unknown identifiers are skipped).
+    pub fn algorithms(&self) -> Vec<crate::CoseAlgorithm> {
+        self.pub_key_cred_params
+            .iter()
+            .filter_map(|p| crate::CoseAlgorithm::from_i64(p.alg))
+            .collect()
+    }
+}
+
+impl RequestOptionsJson {
+    /// Request options for a discoverable (usernameless) sign-in with user verification
+    /// preferred and a five-minute timeout; fill `allow_credentials` for an identified user.
+    pub fn new(rp_id: impl Into<String>, challenge: Vec<u8>) -> Self {
+        Self {
+            challenge: Base64UrlBytes(challenge),
+            timeout: Some(DEFAULT_TIMEOUT_MS),
+            rp_id: rp_id.into(),
+            allow_credentials: Vec::new(),
+            user_verification: UserVerificationRequirement::Preferred,
+            hints: Vec::new(),
+            extensions: serde_json::Map::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +567,61 @@ mod tests {
                 String::from_utf8_lossy(case)
             );
         }
+    }
+
+    #[test]
+    fn creation_options_use_the_l3_member_names() {
+        let options = CreationOptionsJson::new(
+            RelyingPartyEntity {
+                id: "example.com".into(),
+                name: "Example".into(),
+            },
+            UserEntity {
+                id: Base64UrlBytes(vec![1; 32]),
+                name: "alice".into(),
+                display_name: "Alice".into(),
+            },
+            vec![7; 32],
+        )
+        .with_resident_key(ResidentKeyRequirement::Required);
+        let json = serde_json::to_value(&options).unwrap();
+        assert_eq!(json["challenge"], base64url_encode(&[7; 32]));
+        assert_eq!(json["user"]["displayName"], "Alice");
+        assert_eq!(
+            json["pubKeyCredParams"][0],
+            serde_json::json!({"type": "public-key", "alg": -7})
+        );
+        assert_eq!(json["authenticatorSelection"]["residentKey"], "required");
+        assert_eq!(json["authenticatorSelection"]["requireResidentKey"], true);
+        assert_eq!(
+            json["authenticatorSelection"]["userVerification"],
+            "preferred"
+        );
+        assert_eq!(json["attestation"], "none");
+        assert_eq!(json["excludeCredentials"], serde_json::json!([]));
+        assert!(!options.algorithms().contains(&crate::CoseAlgorithm::Rs1));
+        let back: CreationOptionsJson = serde_json::from_value(json).unwrap();
+        assert_eq!(back, options);
+    }
+
+    #[test]
+    fn request_options_use_the_l3_member_names() {
+        let mut options = RequestOptionsJson::new("example.com", vec![9; 16]);
+        options
+            .allow_credentials
+            .push(PublicKeyCredentialDescriptor::new(
+                vec![1, 2, 3],
+                vec!["usb".into()],
+            ));
+        options.hints.push(PublicKeyCredentialHint::SecurityKey);
+        let json = serde_json::to_value(&options).unwrap();
+        assert_eq!(json["rpId"], "example.com");
+        assert_eq!(
+            json["allowCredentials"][0],
+            serde_json::json!({"type": "public-key", "id": "AQID", "transports": ["usb"]})
+        );
+        assert_eq!(json["hints"], serde_json::json!(["security-key"]));
+        assert_eq!(json["timeout"], 300_000);
     }
 
     #[test]

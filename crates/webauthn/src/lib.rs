@@ -99,8 +99,12 @@ pub mod cose_key;
 pub mod crypto;
 pub mod error;
 pub mod json;
+pub mod mds;
 pub mod registration;
 pub mod relying_party;
+pub mod roots;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod trust;
 
 pub use attestation::{AttestationFormat, AttestationPolicy, AttestationType, VerifiedAttestation};

@@ -144,16 +144,16 @@ pub fn verify_registration(
     // Steps 19-23: the attestation statement and its trust.
     let attestation = attestation::verify(
         &object.fmt,
-        &object.att_stmt,
         &StatementInput {
             att_stmt: object.att_stmt.as_map().map_or(&[], Vec::as_slice),
             auth_data_bytes: &object.auth_data,
             auth_data: &auth_data,
             client_data_hash: &client_data_hash,
             credential_key: &credential_key,
+            policy: expected.attestation,
+            now,
+            att_stmt_value: &object.att_stmt,
         },
-        expected.attestation,
-        now,
     )?;
 
     // Step 24 (length checked while parsing) and the identity of the credential: id and rawId

@@ -74,6 +74,11 @@ impl TrustAnchors {
         self.anchors.len()
     }
 
+    /// Adds every anchor of `other`.
+    pub fn extend(&mut self, other: &TrustAnchors) {
+        self.anchors.extend(other.anchors.iter().cloned());
+    }
+
     /// Adds a DER certificate.
     pub fn add_der(&mut self, der: &[u8]) -> Result<(), AnchorError> {
         let (rest, cert) = X509Certificate::from_der(der).map_err(|_| AnchorError::Certificate)?;
@@ -144,7 +149,8 @@ fn is_ca(cert: &X509Certificate<'_>) -> Result<Option<u32>, ()> {
     let Some(bc) = constraints.filter(|bc| bc.value.ca) else {
         return Err(());
     };
-    if let Ok(Some(ku)) = cert.key_usage() {
+    // A key usage extension that cannot be read (malformed or repeated) fails closed.
+    if let Some(ku) = cert.key_usage().map_err(|_| ())? {
         if !ku.value.key_cert_sign() {
             return Err(());
         }
@@ -210,3 +216,6 @@ pub(crate) fn verify_chain(
         Err(TrustError::NoAnchor)
     }
 }
+
+#[cfg(test)]
+mod tests;

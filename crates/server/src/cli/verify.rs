@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use passkeyd_webauthn::case::{parse_instant, Case, CaseReport};
-use passkeyd_webauthn::UnixTime;
+use passkeyd_webauthn::case::{parse_instant, Case, CaseReport, RunOptions};
+use passkeyd_webauthn::{TrustAnchors, UnixTime};
 use serde::Serialize;
 
 /// Arguments of `passkeyd verify`.
@@ -28,6 +28,45 @@ pub struct VerifyArgs {
     /// Print one readable line per file instead of JSON.
     #[arg(long)]
     pub human: bool,
+    /// Trust roots: a PEM file or a directory of them. Attestation chains must then reach one.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub roots: Vec<PathBuf>,
+    /// Accept deprecated attestation formats (android-safetynet).
+    #[arg(long)]
+    pub allow_legacy: bool,
+    /// A FIDO Metadata Service BLOB (JWT) to consult: revoked models are refused and each
+    /// model's roots anchor its attestations. Needs --mds-root.
+    #[arg(long, value_name = "FILE", requires = "mds_root")]
+    pub mds: Option<PathBuf>,
+    /// The root certificate(s) the MDS BLOB's signing chain must reach (PEM file or directory).
+    #[arg(long, value_name = "DIR|FILE")]
+    pub mds_root: Vec<PathBuf>,
+}
+
+/// Loads every PEM certificate under `paths` (files, or directories of `*.pem` / `*.crt`).
+pub fn load_roots(paths: &[PathBuf]) -> Result<TrustAnchors, String> {
+    let mut anchors = TrustAnchors::new();
+    for path in paths {
+        let files = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "pem" || e == "crt"))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            anchors
+                .add_pem(&text)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+    }
+    Ok(anchors)
 }
 
 fn parse_at(text: &str) -> Result<UnixTime, String> {
@@ -95,14 +134,30 @@ impl<'a> Line<'a> {
 
 /// Runs the command; writes results to `out` and problems with the files themselves to `err`.
 pub fn run(args: &VerifyArgs, out: &mut impl Write, err: &mut impl Write) -> ExitCode {
-    // The only place the verifier's time comes from the system clock: a command-line tool.
-    #[allow(clippy::disallowed_methods, reason = "the CLI owns the clock")]
-    let now = args.at.unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
-    });
+    let now = args.at.unwrap_or_else(crate::cli::now);
+    let trust_anchors = match load_roots(&args.roots) {
+        Ok(anchors) => anchors,
+        Err(problem) => {
+            let _ = writeln!(err, "passkeyd verify: --roots {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let metadata = match &args.mds {
+        None => None,
+        Some(path) => match crate::cli::mds::load_blob(path, &args.mds_root, now) {
+            Ok(blob) => Some(std::sync::Arc::new(blob)),
+            Err(problem) => {
+                let _ = writeln!(err, "passkeyd verify: --mds {problem}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let options = RunOptions {
+        trust_anchors,
+        allow_legacy_formats: args.allow_legacy,
+        metadata,
+        ..RunOptions::new(now)
+    };
     let mut any_rejected = false;
     let mut any_unusable = false;
     for path in &args.files {
@@ -110,7 +165,7 @@ pub fn run(args: &VerifyArgs, out: &mut impl Write, err: &mut impl Write) -> Exi
         let report = std::fs::read(path)
             .map_err(|e| format!("cannot read: {e}"))
             .and_then(|bytes| Case::from_json(&bytes).map_err(|e| e.to_string()))
-            .and_then(|case| case.run(now).map_err(|e| e.to_string()));
+            .and_then(|case| case.run_with(&options).map_err(|e| e.to_string()));
         let report = match report {
             Ok(report) => report,
             Err(problem) => {

@@ -18,7 +18,7 @@ pub(crate) fn verify<'a>(input: &StatementInput<'a>) -> Result<Statement<'a>, At
     }
     let sig = statement_sig(input.att_stmt)?;
     // Step 2: the certificate key is an EC P-256 key.
-    let cert = certificate::parse(x5c[0])?;
+    let cert = certificate::parse(&x5c[0])?;
     let cert_key = certificate::key(&cert)?;
     if !matches!(
         cert_key,

@@ -25,7 +25,7 @@ pub(crate) fn verify<'a>(input: &StatementInput<'a>) -> Result<Statement<'a>, At
         // Step 2: full attestation with a certificate chain.
         Some(x5c) => {
             let alg = CoseAlgorithm::from_i64(alg_id).ok_or(AttestationError::Algorithm(alg_id))?;
-            let leaf = certificate::parse(x5c[0])?;
+            let leaf = certificate::parse(&x5c[0])?;
             let key = certificate::key(&leaf)?;
             key.verify(alg, &message, sig).map_err(|e| match e {
                 CryptoError::BadSignature => AttestationError::Signature,

@@ -1,0 +1,110 @@
+//! `passkeyd mds import FILE`: verifies a FIDO Metadata Service BLOB and keeps it in the data
+//! directory (`mds.jwt`), where the server loads it. A BLOB that does not verify, or is older than
+//! the one already kept, changes nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use passkeyd_webauthn::mds::{MetadataBlob, MetadataStore};
+use passkeyd_webauthn::UnixTime;
+
+use super::verify::load_roots;
+
+/// `passkeyd mds ...`
+#[derive(Debug, Subcommand)]
+pub enum MdsCommand {
+    /// Verify a BLOB (JWT) and keep it in the data directory.
+    Import(ImportArgs),
+}
+
+/// Arguments of `passkeyd mds import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The BLOB, as downloaded from the metadata service.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Root certificate(s) its signing chain must reach (PEM file or directory).
+    #[arg(long, required = true, value_name = "DIR|FILE")]
+    pub root: Vec<PathBuf>,
+    /// Where passkeyd keeps its data.
+    #[arg(long, env = "PASSKEYD_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// Reads and verifies a BLOB file against roots loaded from `roots`.
+pub fn load_blob(path: &Path, roots: &[PathBuf], now: UnixTime) -> Result<MetadataBlob, String> {
+    let anchors = load_roots(roots)?;
+    let text = read_limited(path)?;
+    MetadataBlob::verify(&text, &anchors, now)
+        .map_err(|e| format!("{}: {} ({e})", path.display(), e.code()))
+}
+
+fn read_limited(path: &Path) -> Result<String, String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if len > passkeyd_webauthn::mds::MAX_BLOB_LEN as u64 {
+        return Err(format!(
+            "{}: larger than a metadata BLOB can be",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `passkeyd mds`.
+pub fn run(
+    command: &MdsCommand,
+    now: UnixTime,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> ExitCode {
+    match command {
+        MdsCommand::Import(args) => match import(args, now) {
+            Ok(summary) => {
+                let _ = writeln!(out, "{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                let _ = writeln!(err, "passkeyd mds import: {problem}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn import(args: &ImportArgs, now: UnixTime) -> Result<String, String> {
+    let anchors = load_roots(&args.root)?;
+    let text = read_limited(&args.file)?;
+    let kept = args.data_dir.join("mds.jwt");
+    let mut store = MetadataStore::new();
+    // The BLOB already kept, if it still verifies, guards against rolling back to an older one.
+    if let Ok(current) = std::fs::read_to_string(&kept) {
+        let _ = store.update(&current, &anchors, now);
+    }
+    let before = store.current().map(|b| b.no());
+    store
+        .update(&text, &anchors, now)
+        .map_err(|e| format!("{}: {} ({e})", args.file.display(), e.code()))?;
+    let blob = store
+        .current()
+        .ok_or_else(|| "the BLOB was not kept".to_owned())?;
+    if before == Some(blob.no()) {
+        return Ok(format!("MDS BLOB no {} is already imported", blob.no()));
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
+    // Write beside, then rename: a reader never sees half a BLOB.
+    let partial = args.data_dir.join("mds.jwt.partial");
+    std::fs::write(&partial, text.as_bytes()).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(&partial, &kept).map_err(|e| format!("{}: {e}", kept.display()))?;
+    Ok(format!(
+        "imported MDS BLOB no {}: {} entries ({} skipped), next update {}",
+        blob.no(),
+        blob.entries().len(),
+        blob.skipped_entries(),
+        blob.next_update()
+    ))
+}
