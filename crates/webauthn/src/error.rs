@@ -266,6 +266,10 @@ pub enum AttestationError {
     /// The statement is missing a member or a member has the wrong type.
     #[error("statement is malformed: {0}")]
     Malformed(&'static str),
+    /// The statement is well formed and signed, but what it says does not allow this registration
+    /// (a device verdict, a stale timestamp, a nonce for another registration).
+    #[error("the statement does not vouch for this registration: {0}")]
+    Refused(&'static str),
     /// The statement signature does not verify.
     #[error("the attestation signature does not verify")]
     Signature,
@@ -296,6 +300,7 @@ impl AttestationError {
     fn code(&self) -> &'static str {
         match self {
             Self::Malformed(_)
+            | Self::Refused(_)
             | Self::Signature
             | Self::Certificate(_)
             | Self::AaguidMismatch

@@ -95,7 +95,7 @@ pub(crate) fn verify<'a>(input: &StatementInput<'a>) -> Result<Statement<'a>, At
     // Step 3: the nonce binds authenticatorData and clientDataHash.
     let expected_nonce = STANDARD.encode(sha256(&signed_data(input)));
     if payload.nonce != expected_nonce {
-        return Err(AttestationError::Malformed(
+        return Err(AttestationError::Refused(
             "the SafetyNet nonce is not base64(SHA-256(authenticatorData || clientDataHash))",
         ));
     }
@@ -171,12 +171,12 @@ fn check_verdict(payload: &Payload, input: &StatementInput<'_>) -> Result<(), At
     let policy = input.policy;
     if policy.safetynet_require_cts_profile_match {
         if payload.cts_profile_match != Some(true) {
-            return Err(AttestationError::Malformed(
+            return Err(AttestationError::Refused(
                 "SafetyNet ctsProfileMatch is not true",
             ));
         }
     } else if payload.basic_integrity != Some(true) {
-        return Err(AttestationError::Malformed(
+        return Err(AttestationError::Refused(
             "SafetyNet basicIntegrity is not true",
         ));
     }
@@ -187,7 +187,7 @@ fn check_verdict(payload: &Payload, input: &StatementInput<'_>) -> Result<(), At
         let now_ms = i128::from(input.now.0) * 1000;
         let skew_ms = (i128::from(timestamp_ms) - now_ms).abs();
         if skew_ms > i128::from(max_age) * 1000 {
-            return Err(AttestationError::Malformed(
+            return Err(AttestationError::Refused(
                 "SafetyNet timestampMs is outside the accepted age",
             ));
         }

@@ -80,7 +80,7 @@ fn corpus_cases_under_their_source_policy() {
     assert!(!case.expect_ok());
     assert_eq!(
         attestation_error(case.verify(&case.policy())),
-        AttestationError::Malformed("SafetyNet ctsProfileMatch is not true")
+        AttestationError::Refused("SafetyNet ctsProfileMatch is not true")
     );
     // The same payload without the CTS requirement (basicIntegrity is true).
     let relaxed = AttestationPolicy {
@@ -96,7 +96,7 @@ fn corpus_cases_under_their_source_policy() {
     };
     assert_eq!(
         attestation_error(case.verify(&strict)),
-        AttestationError::Malformed("SafetyNet ctsProfileMatch is not true")
+        AttestationError::Refused("SafetyNet ctsProfileMatch is not true")
     );
 
     // Deliberate difference: the source rejects this one because GlobalSign revoked an
@@ -112,7 +112,7 @@ fn corpus_cases_under_their_source_policy() {
     assert!(!case.expect_ok());
     assert_eq!(
         attestation_error(case.verify(&case.policy())),
-        AttestationError::Malformed("SafetyNet timestampMs is outside the accepted age")
+        AttestationError::Refused("SafetyNet timestampMs is outside the accepted age")
     );
     let no_age = AttestationPolicy {
         safetynet_max_age_secs: None,
@@ -158,7 +158,7 @@ fn timestamp_must_be_within_the_age_either_way() {
         assert_ne!(skew.abs() % 1000, 0);
         assert_eq!(
             attestation_error(case.verify(&with_age(seconds))),
-            AttestationError::Malformed("SafetyNet timestampMs is outside the accepted age")
+            AttestationError::Refused("SafetyNet timestampMs is outside the accepted age")
         );
         assert!(case.verify(&with_age(seconds + 1)).is_ok());
     }
@@ -186,7 +186,7 @@ fn nonce_must_bind_authenticator_and_client_data() {
     });
     assert_eq!(
         result,
-        Err(AttestationError::Malformed(
+        Err(AttestationError::Refused(
             "the SafetyNet nonce is not base64(SHA-256(authenticatorData || clientDataHash))"
         ))
     );
