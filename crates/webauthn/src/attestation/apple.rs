@@ -53,3 +53,6 @@ pub(crate) fn verify<'a>(input: &StatementInput<'a>) -> Result<Statement<'a>, At
         statement_algorithm: None,
     })
 }
+
+#[cfg(test)]
+mod tests;

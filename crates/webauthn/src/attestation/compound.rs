@@ -75,3 +75,6 @@ fn strength(v: &VerifiedAttestation) -> u8 {
         (_, true) => 3,
     }
 }
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests;
