@@ -21,9 +21,14 @@
 //!
 //! ## Attestation
 //!
-//! `none`, `packed` (self and x5c) and `fido-u2f` are verified, with certificate chains validated to
-//! caller-supplied roots at a caller-supplied time ([`AttestationPolicy`]). The other registered
-//! formats are refused with `attestation_unsupported`, never passed.
+//! Every registered statement format: `none`, `packed` (self and x5c), `fido-u2f`, `tpm` (RSA and
+//! ECC AIKs), `android-key`, `android-safetynet` (deprecated; only when
+//! [`AttestationPolicy::allow_legacy_formats`] is set), `apple` and `compound`. Each reports its
+//! attestation type (None, Self, Basic, AttCA, AnonCA) and trust path. Certificate chains are
+//! validated to caller-supplied roots, optionally the vendor roots bundled in [`roots`], and the
+//! roots of a verified FIDO Metadata Service BLOB ([`mds`]), at a caller-supplied time; whether a
+//! chain must be anchored is the caller's [`AttestationPolicy`]. Unknown formats are refused with
+//! `attestation_unsupported`.
 //!
 //! ## Example
 //!
