@@ -149,6 +149,8 @@ pub struct RunOptions {
     pub allow_legacy_formats: bool,
     /// A verified FIDO Metadata Service BLOB to consult (revocations, per-model roots).
     pub metadata: Option<std::sync::Arc<crate::mds::MetadataBlob>>,
+    /// Trust the vendor roots bundled with the crate; attestation chains must then be anchored.
+    pub use_bundled_roots: bool,
 }
 
 impl RunOptions {
@@ -159,6 +161,7 @@ impl RunOptions {
             trust_anchors: TrustAnchors::new(),
             allow_legacy_formats: false,
             metadata: None,
+            use_bundled_roots: false,
         }
     }
 }
@@ -288,7 +291,8 @@ impl Case {
                 .map_err(|_| CaseError::Parameter("trust_roots"))?;
         }
         let policy = AttestationPolicy {
-            require_trusted_chain: !anchors.is_empty(),
+            require_trusted_chain: !anchors.is_empty() || options.use_bundled_roots,
+            use_bundled_roots: options.use_bundled_roots,
             trust_anchors: anchors,
             check_certificate_validity: !self.skips("certificate_validity_period"),
             allow_legacy_formats: options.allow_legacy_formats || self.allow_legacy_formats,

@@ -374,3 +374,52 @@ fn every_error_code_has_a_negative_vector() {
         .collect();
     assert!(missing.is_empty(), "no negative vector yields: {missing:?}");
 }
+
+/// The bundled vendor roots anchor the real devices of the corpus, each through its own
+/// vendor, and anchor nothing made by a test CA.
+#[test]
+fn bundled_roots_anchor_real_devices_only() {
+    let anchored = [
+        "py_webauthn/android_key_pixel8a_2025",
+        "simplewebauthn/android_key_galaxy_s9_android10",
+        "py_webauthn/android_safetynet_2021",
+        "py_webauthn/apple_passkey_2021",
+        "simplewebauthn/apple_dontneeda_2020",
+        "py_webauthn/fido_u2f_yubikey_firefox",
+        "py_webauthn/packed_x5c_yubikey5_es256",
+        "py_webauthn/tpm_rs256_dell_xps13_ntc",
+        "py_webauthn/tpm_rs256_lenovo_x1_stm",
+        "py_webauthn/tpm_rs256_surface_pro_4_intc",
+        "py_webauthn/tpm_ecc_es256_webauthn_io",
+    ];
+    let not_anchored = [
+        "go_webauthn/packed_x5c_es256_fido_conformance",
+        "simplewebauthn/android_key_fido_conformance_2020",
+        "simplewebauthn/tpm_rs256_fido2netlib_sha256",
+        "w3c_spec_vectors/reg_apple_anonymous_es256",
+        "w3c_spec_vectors/reg_tpm_es256",
+    ];
+    let options = RunOptions {
+        use_bundled_roots: true,
+        ..options()
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let run = |name: &str| {
+        let bytes = std::fs::read(root.join(format!("{name}.json"))).expect("vector");
+        let mut doc: Value = serde_json::from_slice(&bytes).expect("JSON");
+        // Only the bundled roots count here, not the case's own.
+        doc.as_object_mut().expect("object").remove("trust_roots");
+        let case = Case::from_json(doc.to_string().as_bytes()).expect("case");
+        case.run_with(&options).expect("valid case")
+    };
+    for name in anchored {
+        let report = run(name);
+        assert!(
+            report.ok && report.trusted == Some(true),
+            "{name}: {report:?}"
+        );
+    }
+    for name in not_anchored {
+        assert_eq!(run(name).code, Some("attestation_untrusted"), "{name}");
+    }
+}

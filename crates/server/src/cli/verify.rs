@@ -31,6 +31,10 @@ pub struct VerifyArgs {
     /// Trust roots: a PEM file or a directory of them. Attestation chains must then reach one.
     #[arg(long, value_name = "DIR|FILE")]
     pub roots: Vec<PathBuf>,
+    /// Trust the vendor roots bundled with passkeyd (Apple, Google, Microsoft TPM, Yubico);
+    /// attestation chains must then be anchored.
+    #[arg(long)]
+    pub bundled_roots: bool,
     /// Accept deprecated attestation formats (android-safetynet).
     #[arg(long)]
     pub allow_legacy: bool,
@@ -156,6 +160,7 @@ pub fn run(args: &VerifyArgs, out: &mut impl Write, err: &mut impl Write) -> Exi
         trust_anchors,
         allow_legacy_formats: args.allow_legacy,
         metadata,
+        use_bundled_roots: args.bundled_roots,
         ..RunOptions::new(now)
     };
     let mut any_rejected = false;
