@@ -211,6 +211,29 @@ impl KeyMaterial {
             .map_err(|_| CryptoError::BadSignature)
     }
 
+    /// Verifies an ES256 signature in the fixed-length `r || s` form that JWS uses (RFC 7518
+    /// §3.4), rather than the DER form WebAuthn uses.
+    pub(crate) fn verify_es256_fixed(
+        &self,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        if !matches!(
+            self,
+            Self::Ec2 {
+                curve: Curve::P256,
+                ..
+            }
+        ) {
+            return Err(CryptoError::KeyMismatch("ES256 needs a P-256 key"));
+        }
+        let point = self.ec_point().ok_or(CryptoError::Unsupported)?;
+        ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+            .map_err(|_| CryptoError::KeyMismatch("point is not on the curve"))?
+            .verify_sig(message, signature)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
     /// Verifies an X.509 signature (a certificate's) made by this key.
     pub(crate) fn verify_x509(
         &self,

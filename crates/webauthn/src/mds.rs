@@ -653,41 +653,6 @@ fn parse_aaguid(text: &str) -> Option<Aaguid> {
     Some(Aaguid(out))
 }
 
-/// Encodes a big-endian unsigned integer as a DER INTEGER (X.690 §8.3): minimal length, with a
-/// leading zero byte when the top bit is set so the value stays positive. At most 127 bytes of
-/// content, which a P-256 coordinate (32 bytes) never reaches.
-fn der_unsigned_integer(be: &[u8], out: &mut Vec<u8>) {
-    let value = match be.iter().position(|b| *b != 0) {
-        Some(first) => &be[first..],
-        None => &[0u8][..],
-    };
-    let pad = value[0] & 0x80 != 0;
-    out.push(0x02);
-    // Invariant: callers pass at most 32 bytes, so the length fits the short form.
-    out.push((value.len() + usize::from(pad)) as u8);
-    if pad {
-        out.push(0x00);
-    }
-    out.extend_from_slice(value);
-}
-
-/// Converts a JWS ES256 signature (RFC 7518 §3.4: `r || s`, 32 bytes each) to the DER
-/// `ECDSA-Sig-Value` that `KeyMaterial::verify` takes for ES256, the encoding WebAuthn uses.
-fn es256_signature_to_der(signature: &[u8]) -> Option<Vec<u8>> {
-    if signature.len() != 64 {
-        return None;
-    }
-    let (r, s) = signature.split_at(32);
-    let mut body = Vec::with_capacity(70);
-    der_unsigned_integer(r, &mut body);
-    der_unsigned_integer(s, &mut body);
-    let mut der = Vec::with_capacity(2 + body.len());
-    der.push(0x30);
-    der.push(u8::try_from(body.len()).ok()?);
-    der.extend_from_slice(&body);
-    Some(der)
-}
-
 /// The lowercase hex SHA-1 of a certificate's subjectPublicKey BIT STRING contents (RFC 5280
 /// §4.2.1.2 method 1): the key identifier MDS3 lists in `attestationCertificateKeyIdentifiers`.
 /// `None` when `cert_der` is not exactly one DER X.509 certificate.
@@ -777,15 +742,12 @@ impl MetadataBlob {
         // RFC 7515 §5.2: the signature covers the ASCII text `header.payload`, made with the key
         // of the first `x5c` certificate (§4.1.6).
         let key = KeyMaterial::from_spki(chain[0].public_key()).map_err(|_| MdsError::Signature)?;
-        let signature = match alg {
-            CoseAlgorithm::Es256 => {
-                es256_signature_to_der(&signature).ok_or(MdsError::Signature)?
-            }
-            _ => signature,
-        };
-        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-        key.verify(alg, &jwt.as_bytes()[..signing_input_len], &signature)
-            .map_err(|_| MdsError::Signature)?;
+        let signing_input = &jwt.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        match alg {
+            CoseAlgorithm::Es256 => key.verify_es256_fixed(signing_input, &signature),
+            _ => key.verify(alg, signing_input, &signature),
+        }
+        .map_err(|_| MdsError::Signature)?;
 
         // Only now, with the signature checked, is the payload decoded and parsed.
         let payload = URL_SAFE_NO_PAD

@@ -36,7 +36,7 @@ mod jws;
 #[cfg(test)]
 mod tests;
 
-use jws::{ecdsa_fixed_to_der, json_object, Jws, JwsAlgorithm};
+use jws::{json_object, Jws, JwsAlgorithm};
 
 /// The host name SafetyNet attestation certificates are issued to.
 const SAFETYNET_HOSTNAME: &str = "attest.android.com";
@@ -127,9 +127,7 @@ fn verify_signature(jws: &Jws<'_>) -> Result<(), AttestationError> {
                     "the key does not fit the JWS alg ES256",
                 ));
             }
-            let der = ecdsa_fixed_to_der(&jws.signature, Curve::P256.coordinate_len())
-                .ok_or(AttestationError::Signature)?;
-            key.verify(CoseAlgorithm::Es256, jws.signing_input, &der)
+            key.verify_es256_fixed(jws.signing_input, &jws.signature)
         }
     };
     result.map_err(|e| match e {

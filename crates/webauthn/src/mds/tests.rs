@@ -1002,25 +1002,6 @@ fn aaguids() {
 }
 
 #[test]
-fn es256_signatures_become_der() {
-    let mut sig = [0u8; 64];
-    sig[31] = 1;
-    sig[32] = 0x80;
-    // r = 1, s = 0x80 followed by zeros (needs a leading zero byte).
-    let der = es256_signature_to_der(&sig).unwrap();
-    let mut expected = vec![0x30, 3 + 35, 0x02, 0x01, 0x01, 0x02, 33, 0x00, 0x80];
-    expected.extend_from_slice(&[0; 31]);
-    assert_eq!(der, expected);
-
-    // Zero encodes as a single zero byte.
-    let der = es256_signature_to_der(&[0; 64]).unwrap();
-    assert_eq!(der, [0x30, 6, 0x02, 1, 0, 0x02, 1, 0]);
-
-    assert_eq!(es256_signature_to_der(&[1; 63]), None);
-    assert_eq!(es256_signature_to_der(&[1; 72]), None);
-}
-
-#[test]
 fn statuses_round_trip() {
     for (status, name) in AuthenticatorStatus::KNOWN {
         assert_eq!(AuthenticatorStatus::from_name(name), status);
@@ -1091,22 +1072,6 @@ proptest! {
         }
     }
 
-    #[test]
-    fn der_integers_are_minimal_and_positive(value in prop::array::uniform32(any::<u8>())) {
-        let mut out = Vec::new();
-        der_unsigned_integer(&value, &mut out);
-        prop_assert_eq!(out[0], 0x02);
-        prop_assert_eq!(usize::from(out[1]), out.len() - 2);
-        let content = &out[2..];
-        // Positive: top bit clear. Minimal: no leading zero unless the next byte needs it.
-        prop_assert_eq!(content[0] & 0x80, 0);
-        if content.len() > 1 {
-            prop_assert!(content[0] != 0 || content[1] & 0x80 != 0);
-        }
-        let stripped: Vec<u8> = content.iter().copied().skip_while(|b| *b == 0).collect();
-        let expected: Vec<u8> = value.iter().copied().skip_while(|b| *b == 0).collect();
-        prop_assert_eq!(stripped, expected);
-    }
 }
 
 // --- Use during attestation ------------------------------------------------------------------

@@ -9,7 +9,7 @@ use ciborium::value::Value;
 use proptest::prelude::*;
 use rcgen::SigningKey as _;
 
-use super::jws::{ecdsa_fixed_to_der, Jws, JwsAlgorithm};
+use super::jws::{Jws, JwsAlgorithm};
 use super::{issued_to_safetynet, verify};
 use crate::attestation::android_key::corpus::{attestation_error, CorpusCase};
 use crate::attestation::{certificate, signed_data, AttestationPolicy, AttestationType};
@@ -426,35 +426,6 @@ fn es256_jws_with_raw_signature_verifies() {
     );
 }
 
-#[test]
-fn es256_signature_conversion() {
-    let der = |r: &[u8], s: &[u8]| {
-        let mut fixed = r.to_vec();
-        fixed.extend_from_slice(s);
-        ecdsa_fixed_to_der(&fixed, 32).expect("64 bytes")
-    };
-    let mut r = [0u8; 32];
-    r[0] = 0x80;
-    let mut s = [0u8; 32];
-    s[31] = 1;
-    // r has its top bit set (needs a 0x00); s has 31 leading zeros.
-    let mut expected = vec![0x30, 2 + 33 + 3, 0x02, 33, 0x00];
-    expected.extend_from_slice(&r);
-    expected.extend_from_slice(&[0x02, 1, 1]);
-    assert_eq!(der(&r, &s), expected);
-    // Zero is one zero octet.
-    assert_eq!(
-        der(&[0; 32], &[0; 32]),
-        vec![0x30, 6, 0x02, 1, 0, 0x02, 1, 0]
-    );
-    assert_eq!(ecdsa_fixed_to_der(&[0; 63], 32), None);
-    assert_eq!(ecdsa_fixed_to_der(&[0; 65], 32), None);
-    // Long lengths (P-521 sizes) use the long form.
-    let long = ecdsa_fixed_to_der(&[0xff; 132], 66).expect("132 bytes");
-    assert_eq!(&long[..3], &[0x30, 0x81, 2 * (2 + 67)]);
-    assert_eq!(der_to_fixed(&der(&r, &s)), [r, s].concat());
-}
-
 /// A compact JWS from a header JSON text, a payload text and signature bytes.
 fn compact(header: &str, payload: &str, signature: &[u8]) -> Vec<u8> {
     format!(
@@ -628,9 +599,4 @@ proptest! {
         let _ = run(&case, &case.policy(), &statement);
     }
 
-    #[test]
-    fn signature_conversion_round_trips(fixed in proptest::collection::vec(any::<u8>(), 64)) {
-        let der = ecdsa_fixed_to_der(&fixed, 32).expect("64 bytes");
-        prop_assert_eq!(der_to_fixed(&der), fixed);
-    }
 }

@@ -1,0 +1,297 @@
+//! The typed configuration: defaults, then an optional TOML file, then `PASSKEYD_*` environment
+//! variables, each layer overriding the one before.
+//!
+//! Only `main.rs` reads the process environment; it hands the variables to [`Config::load`] as a
+//! map, so every rule here is testable without touching the real environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::api_keys::{ApiKeyKind, ApiKeySecret};
+use crate::tenant::{check_origin, check_rp_id};
+
+/// The file read when `--config` is not given, if it exists in the working directory.
+pub const DEFAULT_FILE: &str = "passkeyd.toml";
+
+/// `PASSKEYD_*` variables that are read elsewhere (by clap or by the tests) and must not be
+/// reported as unknown.
+const OTHER_KNOWN_VARS: [&str; 2] = ["PASSKEYD_CONFIG", "PASSKEYD_TEST_DATABASE_URL"];
+
+/// The server's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and other state; created if missing.
+    pub data_dir: PathBuf,
+    /// Where the store lives (`sqlite://...`).
+    pub database_url: DatabaseUrl,
+    /// RP ID of the `default` tenant created at first start.
+    pub rp_id: String,
+    /// Allowed origins of the `default` tenant created at first start.
+    pub origins: Vec<String>,
+    /// A secret API key to install for the `default` tenant at start (scripted set-ups).
+    pub bootstrap_api_key: Option<ApiKeySecret>,
+    /// How logs are written.
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    #[default]
+    Text,
+}
+
+/// A database URL whose `Debug` and `Display` hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks the scheme; the rest is checked by the driver when connecting.
+    pub fn parse(url: &str) -> Result<Self, &'static str> {
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if known.iter().any(|scheme| url.starts_with(scheme)) {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err("unsupported database URL (sqlite://PATH or postgres://...)")
+        }
+    }
+
+    /// The full URL, password included: pass it to the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // scheme://user:password@host/... -> scheme://user:***@host/...
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return f.write_str(&self.0);
+        };
+        match rest.split_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => write!(f, "{scheme}://{user}:***@{host}"),
+                None => f.write_str(&self.0),
+            },
+            None => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A loaded configuration and the warnings to log once logging is set up.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Problems that do not stop the server, such as unknown `PASSKEYD_*` variables.
+    pub warnings: Vec<String>,
+}
+
+/// Why the configuration cannot be used. The message names the variable or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that does not parse or is not allowed.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The variable or `file: field` at fault.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The configuration file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for this configuration.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parse error, with line and column.
+        source: toml::de::Error,
+    },
+}
+
+/// The file layer: every field optional, unknown fields refused (a typo is an error).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    rp_id: Option<String>,
+    origins: Option<Vec<String>>,
+    bootstrap_api_key: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Builds the configuration from the defaults, the TOML file `file` (if any) and the
+    /// `PASSKEYD_*` variables in `env` (other variables in the map are ignored).
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
+        let mut layer = match file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let file_key = |field: &str| match file {
+            Some(path) => format!("{}: {field}", path.display()),
+            None => field.to_owned(),
+        };
+        let mut keys: BTreeMap<&str, String> = [
+            "listen",
+            "data_dir",
+            "database_url",
+            "rp_id",
+            "origins",
+            "bootstrap_api_key",
+        ]
+        .into_iter()
+        .map(|field| (field, file_key(field)))
+        .collect();
+
+        let mut warnings = Vec::new();
+        for (name, value) in env.iter().filter(|(name, _)| name.starts_with("PASSKEYD_")) {
+            let invalid = |reason| ConfigError::Invalid {
+                key: name.clone(),
+                reason,
+            };
+            let field = match name.as_str() {
+                "PASSKEYD_LISTEN" => {
+                    layer.listen = Some(value.parse().map_err(|_| invalid("invalid socket address"))?);
+                    "listen"
+                }
+                "PASSKEYD_DATA_DIR" => {
+                    if value.is_empty() {
+                        return Err(invalid("must not be empty"));
+                    }
+                    layer.data_dir = Some(PathBuf::from(value));
+                    "data_dir"
+                }
+                "PASSKEYD_DATABASE_URL" => {
+                    layer.database_url = Some(value.clone());
+                    "database_url"
+                }
+                "PASSKEYD_RP_ID" => {
+                    layer.rp_id = Some(value.clone());
+                    "rp_id"
+                }
+                "PASSKEYD_ORIGINS" => {
+                    let origins = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    layer.origins = Some(origins);
+                    "origins"
+                }
+                "PASSKEYD_BOOTSTRAP_API_KEY" => {
+                    layer.bootstrap_api_key = Some(value.clone());
+                    "bootstrap_api_key"
+                }
+                "PASSKEYD_LOG_FORMAT" => {
+                    layer.log_format = Some(match value.as_str() {
+                        "json" => LogFormat::Json,
+                        "text" => LogFormat::Text,
+                        _ => return Err(invalid("expected json or text")),
+                    });
+                    "log_format"
+                }
+                other if OTHER_KNOWN_VARS.contains(&other) => continue,
+                other => {
+                    warnings.push(format!("unknown environment variable {other} (ignored)"));
+                    continue;
+                }
+            };
+            keys.insert(field, name.clone());
+        }
+
+        let key = |field: &str| keys.get(field).cloned().unwrap_or_else(|| field.to_owned());
+        let invalid = |field: &str, reason| ConfigError::Invalid {
+            key: key(field),
+            reason,
+        };
+
+        let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = match layer.database_url {
+            Some(url) => DatabaseUrl::parse(&url).map_err(|e| invalid("database_url", e))?,
+            None => DatabaseUrl(format!(
+                "sqlite://{}",
+                data_dir.join("passkeyd.db").display()
+            )),
+        };
+        let rp_id = layer.rp_id.unwrap_or_else(|| "localhost".to_owned());
+        check_rp_id(&rp_id).map_err(|e| invalid("rp_id", e))?;
+        let origins = layer
+            .origins
+            .unwrap_or_else(|| vec!["http://localhost:8080".to_owned()]);
+        if origins.is_empty() {
+            return Err(invalid("origins", "at least one origin is required"));
+        }
+        for origin in &origins {
+            check_origin(origin).map_err(|e| invalid("origins", e))?;
+        }
+        let bootstrap_api_key = match layer.bootstrap_api_key {
+            Some(key) => match ApiKeySecret::parse(&key) {
+                Ok(key) if key.kind() == ApiKeyKind::Secret => Some(key),
+                _ => {
+                    return Err(invalid(
+                        "bootstrap_api_key",
+                        "not a secret API key (sk_ followed by 12 and 43 base64url characters \
+                         separated by _)",
+                    ))
+                }
+            },
+            None => None,
+        };
+
+        Ok(Loaded {
+            config: Config {
+                listen: layer
+                    .listen
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+                data_dir,
+                database_url,
+                rp_id,
+                origins,
+                bootstrap_api_key,
+                log_format: layer.log_format.unwrap_or_default(),
+            },
+            warnings,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Toml {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;
