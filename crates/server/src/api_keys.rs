@@ -102,7 +102,10 @@ impl ApiKeySecret {
             _ => return Err(MalformedApiKey),
         };
         let rest = &key[3..];
-        let b64 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let b64 = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         let well_formed = rest.len() == PREFIX_CHARS + 1 + SECRET_CHARS
             && rest.as_bytes()[PREFIX_CHARS] == b'_'
             && b64(rest);
@@ -214,13 +217,18 @@ mod tests {
             format!("sk_{}_{}+", "a".repeat(12), "b".repeat(42)),
             format!("sk_{}_{}é", "a".repeat(12), "b".repeat(41)),
         ] {
-            assert_eq!(ApiKeySecret::parse(&bad).err(), Some(MalformedApiKey), "{bad}");
+            assert_eq!(
+                ApiKeySecret::parse(&bad).err(),
+                Some(MalformedApiKey),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn hash_comparison() {
-        let key = ApiKeySecret::parse(&format!("sk_{}_{}", "a".repeat(12), "b".repeat(43))).unwrap();
+        let key =
+            ApiKeySecret::parse(&format!("sk_{}_{}", "a".repeat(12), "b".repeat(43))).unwrap();
         let mut other = key.hash().0;
         other[31] ^= 1;
         assert!(!key.hash().matches(&other));

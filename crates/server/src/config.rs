@@ -148,7 +148,10 @@ struct FileConfig {
 impl Config {
     /// Builds the configuration from the defaults, the TOML file `file` (if any) and the
     /// `PASSKEYD_*` variables in `env` (other variables in the map are ignored).
-    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Loaded, ConfigError> {
         let mut layer = match file {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -177,7 +180,11 @@ impl Config {
             };
             let field = match name.as_str() {
                 "PASSKEYD_LISTEN" => {
-                    layer.listen = Some(value.parse().map_err(|_| invalid("invalid socket address"))?);
+                    layer.listen = Some(
+                        value
+                            .parse()
+                            .map_err(|_| invalid("invalid socket address"))?,
+                    );
                     "listen"
                 }
                 "PASSKEYD_DATA_DIR" => {

@@ -1,8 +1,137 @@
 //! passkeyd: a self-hosted passkey (WebAuthn) authentication server.
 //!
 //! The verification itself lives in the sans-IO crate `passkeyd-webauthn`; this crate is the
-//! command line and (with the server issue) the HTTP service around it.
+//! command line, the storage and the HTTP service around it. [`app`] builds the router and
+//! [`serve`] runs it on a listener until a shutdown signal, draining in-flight requests.
 
 #![forbid(unsafe_code)]
 
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub mod api_keys;
+pub mod auth;
+pub mod bootstrap;
 pub mod cli;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tenant;
+
+pub use state::AppState;
+
+use error::{ApiError, REQUEST_ID};
+
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// How long a request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole HTTP application: every route, with the layers applied once.
+pub fn app(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(routes::health::router())
+        .merge(routes::tenants::router())
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state);
+    with_layers(routes)
+}
+
+/// Outermost first: request ID (sanitized, then set, then echoed), tracing, the error
+/// envelope, panics as 500s, the timeout and the body limit.
+fn with_layers(routes: Router) -> Router {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(axum::middleware::map_request(drop_unusable_request_id))
+            .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request| {
+                        let id = request
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        // The path only: query strings may carry tokens.
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = %id,
+                        )
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(axum::middleware::from_fn(error::render_errors))
+            .layer(CatchPanicLayer::new())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ))
+            .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+    )
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting and waits
+/// for in-flight requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Generates request IDs: 16 random bytes, base64url.
+#[derive(Clone, Copy, Debug)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let bytes = api_keys::random_bytes::<16>(&SystemRandom::new()).ok()?;
+        HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(bytes))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// A caller-supplied request ID is kept (it ties our logs to theirs) only if it is short and
+/// plain; anything else is replaced, so it cannot flood or forge log lines.
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get(REQUEST_ID).is_none_or(|v| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests;

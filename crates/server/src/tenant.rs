@@ -32,6 +32,11 @@ impl TenantId {
         }
     }
 
+    /// The `default` tenant's ID.
+    pub fn default_tenant() -> Self {
+        Self(DEFAULT_TENANT.to_owned())
+    }
+
     /// The ID as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -90,7 +95,10 @@ pub fn check_rp_id(rp_id: &str) -> Result<(), &'static str> {
 pub fn check_origin(origin: &str) -> Result<(), &'static str> {
     const BAD: &str =
         "invalid origin (scheme://host[:port] with no path, or android:apk-key-hash:...)";
-    if origin.is_empty() || origin.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    if origin.is_empty()
+        || origin
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
     {
         return Err(BAD);
     }

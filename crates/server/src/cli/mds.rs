@@ -3,14 +3,14 @@
 //! the one already kept, changes nothing.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use passkeyd_webauthn::mds::{MetadataBlob, MetadataStore};
+use passkeyd_webauthn::mds::MetadataStore;
 use passkeyd_webauthn::UnixTime;
 
-use super::verify::load_roots;
+use super::trust_files::{load_roots, read_limited};
 
 /// `passkeyd mds ...`
 #[derive(Debug, Subcommand)]
@@ -31,27 +31,6 @@ pub struct ImportArgs {
     /// Where passkeyd keeps its data.
     #[arg(long, env = "PASSKEYD_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
-}
-
-/// Reads and verifies a BLOB file against roots loaded from `roots`.
-pub fn load_blob(path: &Path, roots: &[PathBuf], now: UnixTime) -> Result<MetadataBlob, String> {
-    let anchors = load_roots(roots)?;
-    let text = read_limited(path)?;
-    MetadataBlob::verify(&text, &anchors, now)
-        .map_err(|e| format!("{}: {} ({e})", path.display(), e.code()))
-}
-
-fn read_limited(path: &Path) -> Result<String, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > passkeyd_webauthn::mds::MAX_BLOB_LEN as u64 {
-        return Err(format!(
-            "{}: larger than a metadata BLOB can be",
-            path.display()
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs `passkeyd mds`.

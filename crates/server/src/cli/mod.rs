@@ -1,11 +1,21 @@
 //! The command line.
 
-use clap::{Parser, Subcommand};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use passkeyd_webauthn::UnixTime;
+
+pub mod api_key;
 pub mod mds;
+pub mod serve;
+pub mod tenant;
+pub mod trust_files;
 pub mod verify;
 
-use passkeyd_webauthn::UnixTime;
+use crate::config::{Config, DEFAULT_FILE};
 
 /// The current time, for commands that verify something now.
 pub fn now() -> UnixTime {
@@ -19,20 +29,77 @@ pub fn now() -> UnixTime {
 #[derive(Debug, Parser)]
 #[command(name = "passkeyd", version, about)]
 pub struct Cli {
+    /// Configuration file (TOML); by default ./passkeyd.toml if it exists.
+    #[arg(long, global = true, env = "PASSKEYD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// The configuration file to read: the one named, or `passkeyd.toml` in the working
+    /// directory if there is one.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        self.config
+            .clone()
+            .or_else(|| Some(PathBuf::from(DEFAULT_FILE)).filter(|p| Path::new(p).is_file()))
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check saved WebAuthn payloads offline and say exactly which check failed.
-    Verify(verify::VerifyArgs),
+    /// Manage API keys (directly on the database).
+    ApiKey {
+        /// What to do.
+        #[command(subcommand)]
+        command: api_key::ApiKeyCommand,
+    },
     /// Manage the FIDO Metadata Service BLOB the server consults.
     Mds {
         /// What to do with it.
         #[command(subcommand)]
         command: mds::MdsCommand,
     },
+    /// Create or update the database schema, then exit.
+    Migrate,
+    /// Run the HTTP server.
+    Serve,
+    /// Manage tenants (directly on the database).
+    Tenant {
+        /// What to do.
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
+    /// Check saved WebAuthn payloads offline and say exactly which check failed.
+    Verify(verify::VerifyArgs),
+}
+
+/// Runs a command that needs the configuration (everything but `verify` and `mds`).
+/// `shutdown` ends `serve`; messages for the user go to `out`, failures to `err`.
+pub async fn run(
+    command: Command,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> ExitCode {
+    let result = match command {
+        Command::Serve => serve::serve(config, shutdown, out).await,
+        Command::Migrate => serve::migrate(&config, out).await,
+        Command::Tenant { command } => tenant::run(command, &config, out).await,
+        Command::ApiKey { command } => api_key::run(command, &config, out).await,
+        Command::Verify(_) | Command::Mds { .. } => {
+            Err("this command needs no server configuration".to_owned())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // Best effort: if stderr is gone there is nowhere left to report to.
+            let _ = writeln!(err, "passkeyd: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use passkeyd_webauthn::case::{parse_instant, Case, CaseReport, RunOptions};
-use passkeyd_webauthn::{TrustAnchors, UnixTime};
+use passkeyd_webauthn::UnixTime;
+
+use super::trust_files::load_roots;
 use serde::Serialize;
 
 /// Arguments of `passkeyd verify`.
@@ -45,32 +47,6 @@ pub struct VerifyArgs {
     /// The root certificate(s) the MDS BLOB's signing chain must reach (PEM file or directory).
     #[arg(long, value_name = "DIR|FILE")]
     pub mds_root: Vec<PathBuf>,
-}
-
-/// Loads every PEM certificate under `paths` (files, or directories of `*.pem` / `*.crt`).
-pub fn load_roots(paths: &[PathBuf]) -> Result<TrustAnchors, String> {
-    let mut anchors = TrustAnchors::new();
-    for path in paths {
-        let files = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "pem" || e == "crt"))
-                .collect();
-            files.sort();
-            files
-        } else {
-            vec![path.clone()]
-        };
-        for file in files {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            anchors
-                .add_pem(&text)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-        }
-    }
-    Ok(anchors)
 }
 
 fn parse_at(text: &str) -> Result<UnixTime, String> {
@@ -148,7 +124,7 @@ pub fn run(args: &VerifyArgs, out: &mut impl Write, err: &mut impl Write) -> Exi
     };
     let metadata = match &args.mds {
         None => None,
-        Some(path) => match crate::cli::mds::load_blob(path, &args.mds_root, now) {
+        Some(path) => match crate::cli::trust_files::load_blob(path, &args.mds_root, now) {
             Ok(blob) => Some(std::sync::Arc::new(blob)),
             Err(problem) => {
                 let _ = writeln!(err, "passkeyd verify: --mds {problem}");

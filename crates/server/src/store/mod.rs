@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Answers when the database answers a trivial query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Closes the connections, waiting for those in use; called once serving has stopped.
+    async fn close(&self);
+
     /// How many tenants exist.
     async fn count_tenants(&self) -> Result<u64, StoreError>;
 

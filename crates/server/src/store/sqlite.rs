@@ -135,8 +135,16 @@ const API_KEY_COLUMNS: &str =
     "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
 
 impl SqliteStore {
-    async fn insert_tenant_with(&self, tenant: &Tenant, or_ignore: bool) -> Result<u64, StoreError> {
-        let conflict = if or_ignore { " ON CONFLICT (id) DO NOTHING" } else { "" };
+    async fn insert_tenant_with(
+        &self,
+        tenant: &Tenant,
+        or_ignore: bool,
+    ) -> Result<u64, StoreError> {
+        let conflict = if or_ignore {
+            " ON CONFLICT (id) DO NOTHING"
+        } else {
+            ""
+        };
         let sql = format!(
             "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?){conflict}"
         );
@@ -160,7 +168,11 @@ impl SqliteStore {
         key: &NewApiKey,
         or_ignore: bool,
     ) -> Result<u64, StoreError> {
-        let conflict = if or_ignore { " ON CONFLICT (prefix) DO NOTHING" } else { "" };
+        let conflict = if or_ignore {
+            " ON CONFLICT (prefix) DO NOTHING"
+        } else {
+            ""
+        };
         let sql = format!(
             "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?){conflict}"
@@ -188,6 +200,10 @@ impl Store for SqliteStore {
             .await
             .map_err(StoreError::Backend)?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn count_tenants(&self) -> Result<u64, StoreError> {

@@ -1,3 +1,13 @@
-//! Integration tests of the `passkeyd` binary (one test binary, modules per area).
+//! Integration tests of passkeyd (one test binary, modules per area).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is how a helper reports a failed precondition"
+)]
+
+mod bootstrap;
+mod cli;
+mod common;
+mod http;
+mod tenancy;
 mod verify_cli;

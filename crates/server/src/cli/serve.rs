@@ -1,0 +1,80 @@
+//! `passkeyd serve` and `passkeyd migrate`.
+
+use std::future::Future;
+use std::io::Write;
+
+use aws_lc_rs::rand::SystemRandom;
+use tokio::net::TcpListener;
+
+use crate::bootstrap::bootstrap;
+use crate::config::Config;
+use crate::state::AppState;
+use crate::store;
+
+/// Opens the store, bootstraps the `default` tenant, then serves until `shutdown`.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let store = store::open(&config).await.map_err(|e| e.to_string())?;
+    let now = super::now().0;
+    let done = bootstrap(store.as_ref(), &config, &SystemRandom::new(), now)
+        .await
+        .map_err(|e| e.to_string())?;
+    if done.tenant_created {
+        tracing::info!(tenant = "default", rp_id = %config.rp_id, "created the default tenant");
+    }
+    if let Some(key) = &done.generated_key {
+        writeln!(
+            out,
+            "passkeyd: created tenant default; secret API key (shown once): {}",
+            key.expose()
+        )
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot print the new API key: {e}"))?;
+    }
+    if done.bootstrap_key_revoked {
+        tracing::warn!("PASSKEYD_BOOTSTRAP_API_KEY names a revoked key; it stays revoked");
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, database = %config.database_url, "listening");
+    let state = AppState::new(store.clone(), config);
+    let served = crate::serve(listener, state, shutdown).await;
+    store.close().await;
+    tracing::info!("stopped");
+    served.map_err(|e| format!("server failed: {e}"))
+}
+
+/// Brings the schema up to date.
+pub async fn migrate(config: &Config, out: &mut impl Write) -> Result<(), String> {
+    let store = store::open(config).await.map_err(|e| e.to_string())?;
+    store.close().await;
+    writeln!(
+        out,
+        "passkeyd: database {} is up to date",
+        config.database_url
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM; `serve` then drains in-flight requests.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => drop(signal.recv().await),
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+}

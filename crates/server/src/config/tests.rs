@@ -1,0 +1,164 @@
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use super::*;
+
+fn env(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn error(file: Option<&Path>, vars: &[(&str, &str)]) -> String {
+    Config::load(file, &env(vars)).unwrap_err().to_string()
+}
+
+const KEY: &str = "sk_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+#[test]
+fn defaults_need_no_configuration() {
+    let loaded = Config::load(None, &BTreeMap::new()).unwrap();
+    let c = loaded.config;
+    assert!(loaded.warnings.is_empty());
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.data_dir, PathBuf::from("data"));
+    assert_eq!(c.database_url.expose(), "sqlite://data/passkeyd.db");
+    assert_eq!(c.rp_id, "localhost");
+    assert_eq!(c.origins, ["http://localhost:8080"]);
+    assert!(c.bootstrap_api_key.is_none());
+    assert_eq!(c.log_format, LogFormat::Text);
+}
+
+#[test]
+fn file_overrides_defaults_and_env_overrides_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        file,
+        "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/passkeyd\"\nrp_id = \"example.com\"\n\
+         origins = [\"https://example.com\"]\nlog_format = \"json\"\n"
+    )
+    .unwrap();
+    let from_file = Config::load(Some(file.path()), &BTreeMap::new())
+        .unwrap()
+        .config;
+    assert_eq!(from_file.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(from_file.rp_id, "example.com");
+    assert_eq!(from_file.log_format, LogFormat::Json);
+    // The default database follows the configured data directory.
+    assert_eq!(
+        from_file.database_url.expose(),
+        "sqlite:///var/lib/passkeyd/passkeyd.db"
+    );
+
+    let vars = env(&[
+        ("PASSKEYD_LISTEN", "127.0.0.1:7000"),
+        (
+            "PASSKEYD_ORIGINS",
+            "https://a.example.com, https://b.example.com,",
+        ),
+        ("PASSKEYD_DATABASE_URL", "sqlite://elsewhere.db"),
+        ("PASSKEYD_BOOTSTRAP_API_KEY", KEY),
+        ("HOME", "/root"),
+    ]);
+    let layered = Config::load(Some(file.path()), &vars).unwrap().config;
+    assert_eq!(layered.listen.to_string(), "127.0.0.1:7000");
+    assert_eq!(
+        layered.origins,
+        ["https://a.example.com", "https://b.example.com"]
+    );
+    assert_eq!(layered.rp_id, "example.com", "kept from the file");
+    assert_eq!(layered.database_url.expose(), "sqlite://elsewhere.db");
+    assert_eq!(layered.bootstrap_api_key.unwrap().expose(), KEY);
+}
+
+#[test]
+fn unknown_variables_are_warnings() {
+    let loaded = Config::load(
+        None,
+        &env(&[
+            ("PASSKEYD_LISTNE", "x"),
+            ("PASSKEYD_CONFIG", "passkeyd.toml"),
+            ("OTHER", "y"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        ["unknown environment variable PASSKEYD_LISTNE (ignored)"]
+    );
+}
+
+#[test]
+fn bad_values_name_their_source() {
+    assert_eq!(
+        error(None, &[("PASSKEYD_LISTEN", "nonsense")]),
+        "PASSKEYD_LISTEN: invalid socket address"
+    );
+    assert!(error(None, &[("PASSKEYD_ORIGINS", "https://a.com/path")])
+        .starts_with("PASSKEYD_ORIGINS: invalid origin"));
+    assert_eq!(
+        error(None, &[("PASSKEYD_ORIGINS", " , ")]),
+        "PASSKEYD_ORIGINS: at least one origin is required"
+    );
+    assert!(error(None, &[("PASSKEYD_RP_ID", "https://a.com")]).starts_with("PASSKEYD_RP_ID: "));
+    assert!(error(None, &[("PASSKEYD_DATABASE_URL", "mysql://x")])
+        .starts_with("PASSKEYD_DATABASE_URL: unsupported database URL"));
+    assert!(error(None, &[("PASSKEYD_BOOTSTRAP_API_KEY", "hunter2")])
+        .starts_with("PASSKEYD_BOOTSTRAP_API_KEY: not a secret API key"));
+    let publishable = KEY.replacen("sk_", "pk_", 1);
+    assert!(error(None, &[("PASSKEYD_BOOTSTRAP_API_KEY", &publishable)])
+        .starts_with("PASSKEYD_BOOTSTRAP_API_KEY: "));
+    assert_eq!(
+        error(None, &[("PASSKEYD_LOG_FORMAT", "xml")]),
+        "PASSKEYD_LOG_FORMAT: expected json or text"
+    );
+}
+
+#[test]
+fn bad_files_are_errors() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "listne = \"127.0.0.1:1\"").unwrap();
+    let message = error(Some(file.path()), &[]);
+    assert!(message.contains("listne"), "{message}");
+    assert!(message.starts_with(&file.path().display().to_string()));
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "origins = [\"https://a.com/\"]").unwrap();
+    let message = error(Some(file.path()), &[]);
+    assert!(
+        message.starts_with(&format!(
+            "{}: origins: invalid origin",
+            file.path().display()
+        )),
+        "{message}"
+    );
+
+    let missing = error(Some(Path::new("/nonexistent/passkeyd.toml")), &[]);
+    assert!(
+        missing.starts_with("/nonexistent/passkeyd.toml: "),
+        "{missing}"
+    );
+}
+
+#[test]
+fn secrets_do_not_print() {
+    let config = Config::load(
+        None,
+        &env(&[
+            ("PASSKEYD_BOOTSTRAP_API_KEY", KEY),
+            (
+                "PASSKEYD_DATABASE_URL",
+                "postgres://passkeyd:s3cret@db:5432/passkeyd",
+            ),
+        ]),
+    )
+    .unwrap()
+    .config;
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(KEY) && !debug.contains("BBBB"), "{debug}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert_eq!(
+        config.database_url.to_string(),
+        "postgres://passkeyd:***@db:5432/passkeyd"
+    );
+}

@@ -1,0 +1,220 @@
+//! The HTTP error type and the middleware that renders every error answer as the envelope of
+//! DESIGN.md §5: `{"code","message","details":{"request_id"},"notices":[]}`.
+
+use std::error::Error as StdError;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// The request ID header, set on every request and echoed on every response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// An error answer. The `Display` text is the client-facing message, so it never includes
+/// internal details; those travel in the source and are only logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Something failed inside the server.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+    /// The request is malformed (bad JSON, wrong types); the text says what is wrong with it.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No such route or resource.
+    #[error("not found")]
+    NotFound,
+    /// The body is over the limit.
+    #[error("request body too large (limit 1 MiB)")]
+    PayloadTooLarge,
+    /// `X-Tenant-ID` names another tenant than the API key's.
+    #[error("X-Tenant-ID does not match the API key's tenant")]
+    TenantMismatch,
+    /// The API key is missing, unknown, malformed, revoked or of the wrong kind.
+    #[error("a valid secret API key is required in X-Api-Key")]
+    Unauthenticated,
+    /// The store does not answer (readiness).
+    #[error("the store is unavailable")]
+    Unavailable(#[source] StoreError),
+}
+
+impl ApiError {
+    /// Wraps an unexpected failure; it is logged with the request ID, the client sees
+    /// `internal`.
+    pub fn internal(e: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Internal(_) => "internal",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::TenantMismatch => "tenant_mismatch",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TenantMismatch => StatusCode::FORBIDDEN,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            // axum's text describes the client's own input (position, expected type), never
+            // server state, so it is safe and useful to return.
+            Self::InvalidRequest(rejection.body_text())
+        }
+    }
+}
+
+/// What [`render_errors`] needs to finish an error answer, carried in the response extensions.
+#[derive(Clone, Debug)]
+struct ErrorInfo {
+    code: &'static str,
+    message: String,
+    /// What went wrong inside, for the log only.
+    log_detail: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let log_detail = match &self {
+            Self::Internal(e) => Some(error_chain(e.as_ref())),
+            Self::Unavailable(e) => Some(error_chain(e)),
+            _ => None,
+        };
+        let info = ErrorInfo {
+            code: self.code(),
+            message: self.to_string(),
+            log_detail,
+        };
+        let mut response = envelope(self.status(), &info, "");
+        response.extensions_mut().insert(info);
+        response
+    }
+}
+
+/// `error: cause: cause...`, for the log.
+fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+fn envelope(status: StatusCode, info: &ErrorInfo, request_id: &str) -> Response {
+    let body = json!({
+        "code": info.code,
+        "message": info.message,
+        "details": { "request_id": request_id },
+        "notices": [],
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Middleware: gives every 4xx/5xx answer the envelope, with the request ID, including answers
+/// made by layers and by axum itself (413 from the body limit, 405, 408 from the timeout), and
+/// logs internal errors once with the request ID.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    let (mut parts, _body) = response.into_parts();
+    let info = parts
+        .extensions
+        .remove::<ErrorInfo>()
+        .unwrap_or_else(|| info_for_status(status));
+    if let Some(detail) = &info.log_detail {
+        tracing::error!(request_id, code = info.code, error = %detail, "request failed");
+    } else if status.is_server_error() {
+        tracing::error!(request_id, code = info.code, "request failed");
+    }
+    let rendered = envelope(status, &info, &request_id);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let (_, body) = rendered.into_parts();
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// The envelope for answers not made by [`ApiError`].
+fn info_for_status(status: StatusCode) -> ErrorInfo {
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::NOT_IMPLEMENTED => "not_implemented",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = match code {
+        "internal" => "internal error".to_owned(),
+        "payload_too_large" => ApiError::PayloadTooLarge.to_string(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
+    };
+    ErrorInfo {
+        code,
+        message,
+        log_detail: None,
+    }
+}
+
+/// A JSON body extractor whose failures are [`ApiError`]s (400 `invalid_request`, 413
+/// `payload_too_large`) rather than axum's plain-text rejections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}

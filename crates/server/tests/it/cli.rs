@@ -1,0 +1,288 @@
+//! The service subcommands of the `passkeyd` binary, against a temporary data directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Runs passkeyd in `dir` with only the given environment (no stray PASSKEYD_* from outside).
+fn passkeyd(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_passkeyd"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PASSKEYD_DATA_DIR", dir.join("data"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("run passkeyd")
+}
+
+fn ok(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn failed(output: &Output) -> String {
+    assert_ne!(output.status.code(), Some(0));
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn migrate_creates_the_data_directory_and_database() {
+    let dir = TempDir::new().unwrap();
+    let out = ok(&passkeyd(dir.path(), &[], &["migrate"]));
+    assert!(out.contains("is up to date"), "{out}");
+    assert!(dir.path().join("data/passkeyd.db").is_file());
+    // Idempotent.
+    ok(&passkeyd(dir.path(), &[], &["migrate"]));
+}
+
+#[test]
+fn tenant_create_list_update() {
+    let dir = TempDir::new().unwrap();
+    let run = |args: &[&str]| passkeyd(dir.path(), &[], args);
+    let created = json_lines(&ok(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "acme",
+        "--rp-id",
+        "acme.example.com",
+        "--origin",
+        "https://acme.example.com",
+        "--origin",
+        "https://login.acme.example.com",
+        "--name",
+        "Acme",
+    ])));
+    assert_eq!(created[0]["id"], "acme");
+    assert_eq!(created[0]["rpName"], "Acme");
+    assert_eq!(created[0]["origins"].as_array().unwrap().len(), 2);
+
+    let again = failed(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "acme",
+        "--rp-id",
+        "a.com",
+        "--origin",
+        "https://a.com",
+    ]));
+    assert!(again.contains("tenant acme already exists"), "{again}");
+    let bad = failed(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "Bad Id",
+        "--rp-id",
+        "a.com",
+        "--origin",
+        "https://a.com",
+    ]));
+    assert!(bad.contains("invalid tenant ID"), "{bad}");
+    let bad_origin = failed(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "b",
+        "--rp-id",
+        "a.com",
+        "--origin",
+        "https://a.com/x",
+    ]));
+    assert!(bad_origin.contains("invalid origin"), "{bad_origin}");
+
+    let updated = json_lines(&ok(&run(&[
+        "tenant",
+        "update",
+        "--id",
+        "acme",
+        "--name",
+        "Acme Inc",
+        "--origin",
+        "https://acme.example.com",
+    ])));
+    assert_eq!(updated[0]["name"], "Acme Inc");
+    assert_eq!(updated[0]["rpId"], "acme.example.com", "unchanged");
+    assert_eq!(
+        updated[0]["origins"],
+        serde_json::json!(["https://acme.example.com"])
+    );
+    let missing = failed(&run(&["tenant", "update", "--id", "nobody", "--name", "x"]));
+    assert!(missing.contains("no tenant nobody"), "{missing}");
+    let nothing = failed(&run(&["tenant", "update", "--id", "acme"]));
+    assert!(nothing.contains("nothing to change"), "{nothing}");
+
+    let listed = json_lines(&ok(&run(&["tenant", "list"])));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], "Acme Inc");
+}
+
+#[test]
+fn api_key_create_list_revoke() {
+    let dir = TempDir::new().unwrap();
+    let run = |args: &[&str]| passkeyd(dir.path(), &[], args);
+    ok(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "acme",
+        "--rp-id",
+        "a.com",
+        "--origin",
+        "https://a.com",
+    ]));
+    let secret = ok(&run(&[
+        "api-key", "create", "--tenant", "acme", "--label", "backend",
+    ]));
+    let secret = secret.trim();
+    assert!(secret.starts_with("sk_") && secret.len() == 59, "{secret}");
+    let publishable = ok(&run(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--publishable",
+    ]));
+    assert!(publishable.trim().starts_with("pk_"));
+    let missing = failed(&run(&["api-key", "create", "--tenant", "nobody"]));
+    assert!(missing.contains("no tenant nobody"), "{missing}");
+
+    let listing = ok(&run(&["api-key", "list", "--tenant", "acme"]));
+    assert!(!listing.contains(&secret[16..]), "never the secret part");
+    let keys = json_lines(&listing);
+    assert_eq!(keys.len(), 2);
+    let prefix = &secret[..15];
+    let entry = keys.iter().find(|k| k["prefix"] == prefix).unwrap();
+    assert_eq!(entry["kind"], "secret");
+    assert_eq!(entry["label"], "backend");
+    assert!(entry["revokedAt"].is_null());
+
+    let revoked = ok(&run(&["api-key", "revoke", prefix]));
+    assert!(revoked.contains(prefix), "{revoked}");
+    let keys = json_lines(&ok(&run(&["api-key", "list", "--tenant", "acme"])));
+    let entry = keys.iter().find(|k| k["prefix"] == prefix).unwrap();
+    assert!(entry["revokedAt"].is_i64());
+    let unknown = failed(&run(&["api-key", "revoke", "sk_nonexistent0"]));
+    assert!(unknown.contains("no API key sk_nonexistent0"), "{unknown}");
+    let no_tenant = failed(&run(&["api-key", "list", "--tenant", "nobody"]));
+    assert!(no_tenant.contains("no tenant nobody"), "{no_tenant}");
+}
+
+#[test]
+fn serve_refuses_a_bad_configuration() {
+    let dir = TempDir::new().unwrap();
+    let out = passkeyd(dir.path(), &[("PASSKEYD_LISTEN", "nonsense")], &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PASSKEYD_LISTEN: invalid socket address"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing created");
+
+    std::fs::write(dir.path().join("passkeyd.toml"), "rp_id = \"https://x\"\n").unwrap();
+    let out = passkeyd(dir.path(), &[], &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("passkeyd.toml: rp_id: invalid RP ID"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_port_in_use() {
+    let dir = TempDir::new().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = passkeyd(dir.path(), &[("PASSKEYD_LISTEN", &addr)], &["serve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    // It got as far as the first start: the default tenant and its one-time key.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("passkeyd: created tenant default; secret API key (shown once): sk_"),
+        "{stdout}"
+    );
+}
+
+/// The real binary end to end: zero configuration but an ephemeral port (found in the
+/// "listening" log line), a request answered while it logs from worker threads, then SIGTERM
+/// ends it cleanly.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_answers_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = TempDir::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passkeyd"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PASSKEYD_LISTEN", "127.0.0.1:0")
+        .env("PASSKEYD_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = logs.next().expect("a listening line").unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == "listening" {
+            break entry["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining the logs so the child never blocks on a full pipe.
+    let drain = std::thread::spawn(move || logs.map_while(Result::ok).collect::<Vec<_>>());
+
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let key = first_line.trim().rsplit(' ').next().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let tenant: Value = client
+        .get(format!("http://{addr}/tenant"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenant["id"], "default");
+    assert!(dir.path().join("data/passkeyd.db").is_file());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+    let logs = drain.join().unwrap();
+    assert!(logs.iter().any(|l| l.contains("\"stopped\"")), "{logs:?}");
+    assert!(
+        logs.iter().all(|l| !l.contains(&key)),
+        "the key is never logged"
+    );
+}

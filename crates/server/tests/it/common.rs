@@ -1,0 +1,137 @@
+//! The harness: the real server on an ephemeral port with a fresh SQLite file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_lc_rs::rand::SystemRandom;
+use passkeyd::api_keys::{ApiKeyKind, ApiKeySecret};
+use passkeyd::bootstrap::{bootstrap, new_key_record};
+use passkeyd::config::Config;
+use passkeyd::store::{self, Tenant};
+use passkeyd::tenant::TenantId;
+use passkeyd::AppState;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub(crate) struct Server {
+    /// `http://127.0.0.1:PORT`
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) state: AppState,
+    /// The `default` tenant's secret key.
+    pub(crate) key: ApiKeySecret,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A configuration whose data lives in `dir`, as the environment would set it.
+pub(crate) fn config(dir: &Path, extra: &[(&str, &str)]) -> Config {
+    let mut env = BTreeMap::from([("PASSKEYD_DATA_DIR".to_owned(), dir.display().to_string())]);
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Config::load(None, &env).unwrap().config
+}
+
+pub(crate) fn secret_key() -> ApiKeySecret {
+    ApiKeySecret::generate(ApiKeyKind::Secret, &SystemRandom::new()).unwrap()
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory with a known bootstrap key.
+    pub(crate) async fn start(dir: &TempDir) -> Self {
+        Self::start_with_key(dir.path(), secret_key()).await
+    }
+
+    /// Starts a server on `dir` as `passkeyd serve` would: open, bootstrap, listen.
+    pub(crate) async fn start_with_key(dir: &Path, key: ApiKeySecret) -> Self {
+        let config = config(dir, &[("PASSKEYD_BOOTSTRAP_API_KEY", key.expose())]);
+        let store = store::open(&config).await.unwrap();
+        bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1_700_000_000)
+            .await
+            .unwrap();
+        let state = AppState::new(store, config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(passkeyd::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            key,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops accepting, waits for the server task, and closes the store.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.state.store.close().await;
+    }
+
+    /// Creates another tenant with a secret key of its own.
+    pub(crate) async fn add_tenant(&self, id: &str) -> ApiKeySecret {
+        let tenant = Tenant {
+            id: TenantId::parse(id).unwrap(),
+            name: id.to_owned(),
+            rp_id: format!("{id}.example.com"),
+            rp_name: id.to_owned(),
+            origins: vec![format!("https://{id}.example.com")],
+            settings: serde_json::Map::new(),
+            created_at: 1_700_000_000,
+        };
+        self.state.store.insert_tenant(&tenant).await.unwrap();
+        let key = secret_key();
+        let record = new_key_record(&key, None, &SystemRandom::new(), 1_700_000_000).unwrap();
+        self.state
+            .store
+            .insert_api_key(&tenant.id, &record)
+            .await
+            .unwrap();
+        key
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Checks the DESIGN.md §5 envelope and returns its code.
+pub(crate) async fn envelope(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["details"]["request_id"], id.as_str(), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["notices"], serde_json::json!([]), "{body}");
+    body["code"].as_str().unwrap().to_owned()
+}
