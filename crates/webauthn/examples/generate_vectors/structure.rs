@@ -333,4 +333,35 @@ pub(super) fn cases(f: &Fixtures, out: &mut Vec<Vector>) {
         )
         .fails("authenticator_data_invalid", "CBOR nested deeper than 16"),
     );
+    // Case 17: a duplicate key inside attStmt (a parser differential) and a credential key whose
+    // labels are not in canonical order.
+    out.push(
+        reg(
+            es,
+            "reg_att_stmt_duplicate_alg",
+            17,
+            "packed self attStmt with alg twice (-7, then -257)",
+            |b| {
+                b.packed_self()
+                    .edit_att_stmt(|m| m.push((Cbor::Text("alg".into()), Cbor::from(-257))))
+            },
+        )
+        .fails(
+            "authenticator_data_invalid",
+            "a key appears twice in attStmt (parser differential): the object is refused whole",
+        ),
+    );
+    let cose = es.cose_key();
+    // {3: -7, 1: 2, -1: 1, -2: x, -3: y}: canonical encodings, wrong key order.
+    let reordered = [&[0xa5, 0x03, 0x26, 0x01, 0x02][..], &cose[5..]].concat();
+    out.push(
+        reg(
+            es,
+            "reg_cose_keys_out_of_order",
+            17,
+            "COSE key with labels in the order 3, 1, -1, -2, -3",
+            |b| b.credential_public_key(reordered),
+        )
+        .fails("public_key_invalid", "CTAP2 canonical CBOR sorts map keys"),
+    );
 }

@@ -27,6 +27,11 @@ pub(super) fn cases(f: &Fixtures, out: &mut Vec<Vector>) {
         .with("response", response.to_json())
         .fails("credential_not_allowed", "the signing credential is not the stored record")
     });
+    out.push(
+        auth(attacker, "auth_credential_of_other_identified_user", 33, "identified flow for user B (who has no credentials); the assertion is user A's valid credential with A's user handle", |b| b)
+            .with("identified_user_handle", b64(&victim.user_handle))
+            .fails("credential_not_allowed", "the credential belongs to another user than the one identified"),
+    );
     // Case 34.
     out.push(
         auth(
