@@ -85,6 +85,24 @@ pub struct NewApiKey {
     pub created_at: i64,
 }
 
+/// A tenant's token signing key as stored: the public half as a JWK, the private half sealed
+/// with the server's master key (never stored in clear).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// The key ID (`kid`), unique across tenants.
+    pub kid: String,
+    /// The JWS algorithm: `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// The public key as a JWK (JSON text), with `kid`, `alg` and `use`.
+    pub public_jwk: String,
+    /// The PKCS#8 private key, sealed (AES-256-GCM) under the master key.
+    pub sealed_private_key: Vec<u8>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// When it stopped signing; it stays published until the tokens it signed have expired.
+    pub retired_at: Option<i64>,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
