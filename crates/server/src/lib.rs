@@ -32,11 +32,14 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;
+pub mod tokens;
 
 pub use state::AppState;
 

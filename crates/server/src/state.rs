@@ -16,6 +16,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// The publishable key the demo page at `/` uses, when the demo is on (the `default`
+    /// tenant allows open sign-up). Publishable keys are public by design.
+    pub demo_publishable_key: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -25,6 +28,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
+            demo_publishable_key: None,
         }
     }
 }

@@ -9,5 +9,6 @@ mod bootstrap;
 mod cli;
 mod common;
 mod http;
+mod peer;
 mod tenancy;
 mod verify_cli;
