@@ -4,6 +4,7 @@ use aws_lc_rs::rand::SecureRandom;
 
 use crate::api_keys::{self, ApiKeyKind, ApiKeySecret, RandomUnavailable};
 use crate::config::Config;
+use crate::settings::TenantSettings;
 use crate::store::{NewApiKey, Store, StoreError, Tenant};
 use crate::tenant::TenantId;
 
@@ -48,13 +49,30 @@ pub async fn bootstrap(
     now: i64,
 ) -> Result<Bootstrapped, BootstrapError> {
     let mut done = Bootstrapped::default();
+    let default = TenantId::default_tenant();
     // Once any tenant exists the operator manages tenants; a deleted `default` is not revived.
     if store.count_tenants().await? == 0 {
-        done.tenant_created = store
-            .insert_tenant_if_absent(&default_tenant(config, now))
-            .await?;
+        let mut tenant = default_tenant(config, now);
+        // A zero-configuration server on localhost is a developer's: open sign-up and the
+        // demo page are on. For any real RP ID both stay off until the operator turns them on.
+        let demo_key = if config.rp_id == "localhost" {
+            let key = ApiKeySecret::generate(ApiKeyKind::Publishable, rng)?;
+            let settings = TenantSettings {
+                open_signup: true,
+                demo_publishable_key: Some(key.expose().to_owned()),
+                ..TenantSettings::default()
+            };
+            tenant.settings = settings.to_map();
+            Some(key)
+        } else {
+            None
+        };
+        done.tenant_created = store.insert_tenant_if_absent(&tenant).await?;
+        if let (true, Some(key)) = (done.tenant_created, demo_key) {
+            let record = new_key_record(&key, Some("demo page".to_owned()), rng, now)?;
+            store.insert_api_key(&default, &record).await?;
+        }
     }
-    let default = TenantId::default_tenant();
     match &config.bootstrap_api_key {
         Some(key) => {
             match store.tenant(&default).await {

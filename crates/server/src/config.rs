@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
+use crate::rate_limit::RateLimitConfig;
 use crate::tenant::{check_origin, check_rp_id};
+use crate::tokens::MasterKey;
 
 /// The file read when `--config` is not given, if it exists in the working directory.
 pub const DEFAULT_FILE: &str = "passkeyd.toml";
@@ -38,6 +40,21 @@ pub struct Config {
     pub bootstrap_api_key: Option<ApiKeySecret>,
     /// How logs are written.
     pub log_format: LogFormat,
+    /// The key sealing secrets in the database (`PASSKEYD_MASTER_KEY`); when absent, a key
+    /// file in the data directory is used, created at first start.
+    pub master_key: Option<MasterKey>,
+    /// Request-rate limits (`[rate_limits]` in the file).
+    pub rate_limits: RateLimitConfig,
+    /// Whether to take the client address from `X-Forwarded-For` (only behind a proxy that
+    /// sets it; otherwise clients could pick their own rate-limit bucket).
+    pub trust_forwarded_for: bool,
+}
+
+impl Config {
+    /// Where the master key file lives when `PASSKEYD_MASTER_KEY` is not set.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
 }
 
 /// Log output format.
@@ -143,6 +160,9 @@ struct FileConfig {
     origins: Option<Vec<String>>,
     bootstrap_api_key: Option<String>,
     log_format: Option<LogFormat>,
+    #[serde(default)]
+    rate_limits: RateLimitConfig,
+    trust_forwarded_for: Option<bool>,
 }
 
 impl Config {
@@ -173,6 +193,7 @@ impl Config {
         .collect();
 
         let mut warnings = Vec::new();
+        let mut master_key = None;
         for (name, value) in env.iter().filter(|(name, _)| name.starts_with("PASSKEYD_")) {
             let invalid = |reason| ConfigError::Invalid {
                 key: name.clone(),
@@ -215,6 +236,20 @@ impl Config {
                 "PASSKEYD_BOOTSTRAP_API_KEY" => {
                     layer.bootstrap_api_key = Some(value.clone());
                     "bootstrap_api_key"
+                }
+                "PASSKEYD_MASTER_KEY" => {
+                    master_key = Some(MasterKey::from_base64url(value).map_err(|_| {
+                        invalid("expected 32 random bytes as base64url without padding")
+                    })?);
+                    continue;
+                }
+                "PASSKEYD_TRUST_FORWARDED_FOR" => {
+                    layer.trust_forwarded_for = Some(match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(invalid("expected true or false")),
+                    });
+                    "trust_forwarded_for"
                 }
                 "PASSKEYD_LOG_FORMAT" => {
                     layer.log_format = Some(match value.as_str() {
@@ -283,6 +318,9 @@ impl Config {
                 origins,
                 bootstrap_api_key,
                 log_format: layer.log_format.unwrap_or_default(),
+                master_key,
+                rate_limits: layer.rate_limits,
+                trust_forwarded_for: layer.trust_forwarded_for.unwrap_or(false),
             },
             warnings,
         })

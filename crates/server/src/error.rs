@@ -39,9 +39,39 @@ pub enum ApiError {
     /// The API key is missing, unknown, malformed, revoked or of the wrong kind.
     #[error("a valid secret API key is required in X-Api-Key")]
     Unauthenticated,
+    /// The API key is missing, unknown, malformed or revoked, on a route that also takes
+    /// publishable keys.
+    #[error("a valid API key is required in X-Api-Key")]
+    UnauthenticatedAnyKey,
     /// The store does not answer (readiness).
     #[error("the store is unavailable")]
     Unavailable(#[source] StoreError),
+    /// The WebAuthn response failed verification; the core's code and message describe the
+    /// client's own input.
+    #[error("{0}")]
+    Verification(#[from] passkeyd_webauthn::VerifyError),
+    /// The request conflicts with what is stored (the code says what).
+    #[error("{1}")]
+    Conflict(&'static str, &'static str),
+    /// The request cannot be carried out as sent (the code says why).
+    #[error("{1}")]
+    BadRequest(&'static str, &'static str),
+    /// The ceremony session has expired.
+    #[error("the ceremony session has expired; begin again")]
+    SessionExpired,
+    /// The caller may not do this (the text says why).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Too many requests or failures; retry after the given number of seconds.
+    #[error("too many requests; retry later")]
+    RateLimited {
+        /// Seconds until a retry can succeed (`Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// A result or registration token that is malformed, forged, for another tenant, expired
+    /// or already used; the code says which.
+    #[error("{1}")]
+    Token(&'static str, &'static str),
 }
 
 impl ApiError {
@@ -59,8 +89,17 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TenantMismatch => "tenant_mismatch",
-            Self::Unauthenticated => "unauthenticated",
+            Self::Unauthenticated | Self::UnauthenticatedAnyKey => "unauthenticated",
             Self::Unavailable(_) => "unavailable",
+            Self::Verification(e) => match e.code() {
+                // The core's name for "already registered" is the API's conflict code.
+                "credential_excluded" => "credential_exists",
+                code => code,
+            },
+            Self::BadRequest(code, _) | Self::Conflict(code, _) | Self::Token(code, _) => code,
+            Self::SessionExpired => "session_expired",
+            Self::Forbidden(_) => "forbidden",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -72,8 +111,27 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TenantMismatch => StatusCode::FORBIDDEN,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::UnauthenticatedAnyKey => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Verification(e) if e.code() == "credential_excluded" => StatusCode::CONFLICT,
+            Self::Verification(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(..) => StatusCode::BAD_REQUEST,
+            Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::SessionExpired => StatusCode::GONE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Token(..) => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// Store failures the handler did not map itself: a missing row is `not_found`, anything
+    /// else is internal.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            e => Self::internal(e),
         }
     }
 }
@@ -88,6 +146,20 @@ impl From<JsonRejection> for ApiError {
             Self::InvalidRequest(rejection.body_text())
         }
     }
+}
+
+/// The error envelope, as documented in the OpenAPI description.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable snake_case code, e.g. `challenge_mismatch`.
+    pub code: String,
+    /// A human-readable explanation (not stable; do not parse it).
+    pub message: String,
+    /// At least `request_id`, as in the `x-request-id` header.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// Annotations of the policies that decided the request.
+    pub notices: Vec<String>,
 }
 
 /// What [`render_errors`] needs to finish an error answer, carried in the response extensions.
@@ -111,7 +183,16 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
             log_detail,
         };
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         let mut response = envelope(self.status(), &info, "");
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         response.extensions_mut().insert(info);
         response
     }

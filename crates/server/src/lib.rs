@@ -27,18 +27,22 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod ceremony;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
+pub mod settings;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tenant;
+pub mod token_keys;
 pub mod tokens;
 
 pub use state::AppState;
@@ -52,12 +56,60 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole HTTP application: every route, with the layers applied once.
 pub fn app(state: AppState) -> Router {
+    let cors = cors_layer(&state);
     let routes = Router::new()
         .merge(routes::health::router())
         .merge(routes::tenants::router())
+        .merge(routes::registration::router())
+        .merge(routes::authentication::router())
+        .merge(routes::users::router())
+        .merge(routes::credentials::router())
+        .merge(routes::tokens::router())
+        .merge(routes::demo::router())
+        .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state);
-    with_layers(routes)
+    with_layers(routes).layer(cors)
+}
+
+/// CORS for the browser-direct flow: an origin is allowed when some tenant lists it. Which
+/// tenant's origins apply is only known from the API key, which a preflight does not carry;
+/// the [`auth::Caller`] extractor then refuses a publishable-key request whose `Origin` is not
+/// one of its own tenant's.
+fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let store = state.store.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::async_predicate(move |origin, _parts| {
+            let store = store.clone();
+            async move {
+                let Ok(origin) = origin.to_str() else {
+                    return false;
+                };
+                match store.tenants().await {
+                    Ok(tenants) => tenants
+                        .iter()
+                        .any(|t| t.origins.iter().any(|o| o == origin)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "CORS: cannot read tenants");
+                        false
+                    }
+                }
+            }
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(auth::API_KEY),
+            header::HeaderName::from_static(auth::TENANT_ID),
+            header::HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static(REQUEST_ID),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Outermost first: request ID (sanitized, then set, then echoed), tracing, the error
@@ -86,6 +138,7 @@ fn with_layers(routes: Router) -> Router {
                     })
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
+            .layer(axum::middleware::from_fn(metrics::track_http))
             .layer(axum::middleware::from_fn(error::render_errors))
             .layer(CatchPanicLayer::new())
             .layer(TimeoutLayer::with_status_code(
@@ -96,6 +149,50 @@ fn with_layers(routes: Router) -> Router {
     )
 }
 
+/// Builds the state `serve` runs with: loads (or creates) the master key and finds the demo
+/// page's key.
+pub async fn open_state(
+    store: std::sync::Arc<dyn store::Store>,
+    config: config::Config,
+) -> Result<AppState, String> {
+    let master_key = match &config.master_key {
+        Some(key) => key.clone(),
+        None => tokens::MasterKey::load_or_create(&config.master_key_file(), &SystemRandom::new())
+            .map_err(|e| format!("master key: {e}"))?,
+    };
+    let mut state = AppState::new(store, config, master_key);
+    state.demo_publishable_key = match state
+        .store
+        .tenant(&tenant::TenantId::default_tenant())
+        .await
+    {
+        Ok(tenant) => settings::TenantSettings::from_map(&tenant.settings)
+            .ok()
+            .filter(|s| s.open_signup)
+            .and_then(|s| s.demo_publishable_key)
+            .map(std::sync::Arc::from),
+        Err(store::StoreError::NotFound) => None,
+        Err(e) => return Err(format!("cannot read the default tenant: {e}")),
+    };
+    Ok(state)
+}
+
+/// Every minute: deletes expired sessions and tokens, and forgets idle rate-limit buckets.
+/// Runs beside the server; each sweep is one short statement per table, so requests are not
+/// held up.
+pub async fn sweep_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.store.sweep_expired(state.clock.now().0).await {
+            tracing::warn!(error = %e, "cannot sweep expired sessions");
+        }
+        state.rate_limits.sweep();
+        metrics::upkeep();
+    }
+}
+
 /// Serves `app(state)` on `listener` until `shutdown` completes, then stops accepting and waits
 /// for in-flight requests to finish.
 pub async fn serve(
@@ -103,9 +200,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Generates request IDs: 16 random bytes, base64url.

@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
-use passkeyd_webauthn::UnixTime;
+use passkeyd_webauthn::mds::{authenticator_name, MetadataBlob};
+use passkeyd_webauthn::{Aaguid, UnixTime};
 
 use crate::config::Config;
+use crate::rate_limit::RateLimiter;
 use crate::store::Store;
+use crate::tokens::MasterKey;
 
 /// Shared application state: cheap to clone, trait objects for what tests replace.
 #[derive(Clone, Debug)]
@@ -16,6 +19,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// Seals the token signing keys stored in the database.
+    pub master_key: Arc<MasterKey>,
+    /// Request-rate limits of the public routes and the per-tenant quotas.
+    pub rate_limits: Arc<RateLimiter>,
+    /// The FIDO metadata, when loaded: authenticator names and attestation roots.
+    pub metadata: Option<Arc<MetadataBlob>>,
     /// The publishable key the demo page at `/` uses, when the demo is on (the `default`
     /// tenant allows open sign-up). Publishable keys are public by design.
     pub demo_publishable_key: Option<Arc<str>>,
@@ -23,13 +32,22 @@ pub struct AppState {
 
 impl AppState {
     /// State with the system clock.
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: Config, master_key: MasterKey) -> Self {
+        let rate_limits = RateLimiter::new(config.rate_limits.clone());
         Self {
             store,
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
+            master_key: Arc::new(master_key),
+            rate_limits: Arc::new(rate_limits),
+            metadata: None,
             demo_publishable_key: None,
         }
+    }
+
+    /// The authenticator's name, from the MDS or the bundled AAGUID list.
+    pub fn authenticator_name(&self, aaguid: &Aaguid) -> Option<String> {
+        authenticator_name(aaguid, self.metadata.as_deref()).map(str::to_owned)
     }
 }
 

@@ -8,7 +8,6 @@ use tokio::net::TcpListener;
 
 use crate::bootstrap::bootstrap;
 use crate::config::Config;
-use crate::state::AppState;
 use crate::store;
 
 /// Opens the store, bootstraps the `default` tenant, then serves until `shutdown`.
@@ -42,8 +41,10 @@ pub async fn serve(
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, database = %config.database_url, "listening");
-    let state = AppState::new(store.clone(), config);
+    let state = crate::open_state(store.clone(), config).await?;
+    let sweeper = tokio::spawn(crate::sweep_periodically(state.clone()));
     let served = crate::serve(listener, state, shutdown).await;
+    sweeper.abort();
     store.close().await;
     tracing::info!("stopped");
     served.map_err(|e| format!("server failed: {e}"))

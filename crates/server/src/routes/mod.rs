@@ -1,5 +1,116 @@
 //! The HTTP routes, one file per resource.
 
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use crate::auth::Caller;
+use crate::ceremony::Context;
+use crate::error::{ApiError, REQUEST_ID};
+use crate::settings::TenantSettings;
+use crate::state::AppState;
+
+pub mod authentication;
+pub mod credentials;
 pub mod demo;
 pub mod health;
+pub mod registration;
 pub mod tenants;
+pub mod tokens;
+pub mod users;
+
+/// The client's address: the connection's peer, or the first `X-Forwarded-For` entry when the
+/// server is configured to trust its proxy.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        if state.config.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok());
+            if forwarded.is_some() {
+                return Ok(Self(forwarded));
+            }
+        }
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+/// The ceremony context of a request, after the caller's rate limits: per client IP and per
+/// tenant on the public routes, the tenant's quota (if any) with the secret key.
+pub fn ceremony_context(
+    state: &AppState,
+    caller: Caller,
+    ip: ClientIp,
+    parts_request_id: Option<String>,
+) -> Result<Context, ApiError> {
+    let tenant_id = caller.tenant.id.as_str();
+    let limited = if caller.is_secret() {
+        state.rate_limits.check_secret(tenant_id)
+    } else {
+        match ip.0 {
+            Some(ip) => state.rate_limits.check_public(tenant_id, ip),
+            None => Ok(()),
+        }
+    };
+    limited.map_err(|e| ApiError::RateLimited {
+        retry_after_secs: e.retry_after_secs,
+    })?;
+    let settings = TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)?;
+    Ok(Context {
+        secret: caller.is_secret(),
+        actor: caller.actor(),
+        tenant: caller.tenant,
+        settings,
+        ip: ip.0,
+        request_id: parts_request_id,
+    })
+}
+
+/// The request ID the request-ID layer set.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Self(
+            parts
+                .headers
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
+/// A timestamp as RFC 3339 text.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -103,6 +103,156 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// A user as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// The app's opaque user ID.
+    pub id: String,
+    /// The WebAuthn user handle (`user.id`): 32 random bytes, never the app's ID.
+    pub user_handle: Vec<u8>,
+    /// The user name shown by authenticators.
+    pub name: String,
+    /// The display name shown by authenticators.
+    pub display_name: String,
+    /// Consecutive failed ceremonies (reset by a success).
+    pub failed_attempts: u32,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// A credential as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// The credential ID, unique per tenant.
+    pub id: Vec<u8>,
+    /// Its owner.
+    pub user_id: String,
+    /// The COSE_Key bytes as registered.
+    pub public_key: Vec<u8>,
+    /// The COSE algorithm identifier.
+    pub algorithm: i64,
+    /// The last verified signature counter.
+    pub sign_count: u32,
+    /// Whether the user was verified at registration.
+    pub uv_initialized: bool,
+    /// BE: the credential can be synced.
+    pub backup_eligible: bool,
+    /// BS: the credential is backed up, as last reported.
+    pub backup_state: bool,
+    /// Transports reported at registration.
+    pub transports: Vec<String>,
+    /// The authenticator model (16 bytes).
+    pub aaguid: Vec<u8>,
+    /// The attestation statement format.
+    pub attestation_format: String,
+    /// The attestation type (`none`, `self`, `basic`...).
+    pub attestation_type: String,
+    /// The attestation object as received, kept for later re-verification.
+    pub attestation_object: Vec<u8>,
+    /// The user's name for it.
+    pub friendly_name: Option<String>,
+    /// Registration time, Unix seconds.
+    pub created_at: i64,
+    /// Last successful authentication, Unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+/// What a verified assertion changes in a credential record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialUse {
+    /// The counter the assertion was verified against; the update applies only if it is
+    /// still the stored one (compare-and-set).
+    pub expected_sign_count: u32,
+    /// The new counter.
+    pub sign_count: u32,
+    /// BE as now reported (only ever upgraded from false to true by policy).
+    pub backup_eligible: bool,
+    /// BS as now reported.
+    pub backup_state: bool,
+    /// When, Unix seconds.
+    pub at: i64,
+}
+
+/// Which ceremony a session belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// `navigator.credentials.create`.
+    Registration,
+    /// `navigator.credentials.get`.
+    Authentication,
+}
+
+impl SessionKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::Authentication => "authentication",
+        }
+    }
+}
+
+/// A begun ceremony, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the session token given to the client.
+    pub id: [u8; 32],
+    /// Which ceremony.
+    pub kind: SessionKind,
+    /// What the finish checks against (JSON text, see `ceremony`).
+    pub state: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A registration token as stored (browser-direct registration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationToken {
+    /// SHA-256 of the token.
+    pub id: [u8; 32],
+    /// The user it lets register.
+    pub user_id: String,
+    /// Their user name.
+    pub user_name: String,
+    /// Their display name.
+    pub display_name: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// An audit event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Sequence number (0 before it is stored).
+    pub id: i64,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Who acted: `api_key:<prefix>`, `user:<id>` or `cli`.
+    pub actor: String,
+    /// What was attempted, e.g. `registration.finish`.
+    pub action: String,
+    /// The user or credential concerned.
+    pub subject: Option<String>,
+    /// `success` or an error code.
+    pub outcome: String,
+    /// Further facts (JSON object); never secrets.
+    pub details: serde_json::Value,
+    /// The client's IP address, when known.
+    pub ip: Option<String>,
+    /// The request ID.
+    pub request_id: Option<String>,
+}
+
+/// What a registration finish writes: the credential, and the user if new.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRegistration {
+    /// The user; created unless a user with this ID exists, in which case its user handle must
+    /// be this one (else `Conflict("user_changed")`).
+    pub user: User,
+    /// The credential; `Conflict("credential_exists")` if its ID is registered in the tenant.
+    pub credential: Credential,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -171,6 +321,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         update: &TenantUpdate,
     ) -> Result<Tenant, StoreError>;
 
+    /// Replaces a tenant's settings object and returns the tenant as now stored.
+    async fn update_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Tenant, StoreError>;
+
     /// Stores a new key for `tenant`; `NotFound` if the tenant does not exist,
     /// `Conflict("api_key_exists")` if the prefix is taken.
     async fn insert_api_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<(), StoreError>;
@@ -198,6 +355,127 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         prefix: &str,
         now: i64,
     ) -> Result<(), StoreError>;
+
+    /// A user by the app's ID.
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<User, StoreError>;
+
+    /// A user by user name.
+    async fn user_by_name(&self, tenant: &TenantId, name: &str) -> Result<User, StoreError>;
+
+    /// A user by WebAuthn user handle.
+    async fn user_by_handle(&self, tenant: &TenantId, handle: &[u8]) -> Result<User, StoreError>;
+
+    /// Deletes a user and their credentials.
+    async fn delete_user(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError>;
+
+    /// A user's credentials, oldest first.
+    async fn credentials(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Vec<Credential>, StoreError>;
+
+    /// One credential by ID.
+    async fn credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Credential, StoreError>;
+
+    /// Stores a verified registration in one transaction (see [`NewRegistration`]) and resets
+    /// the user's failure count.
+    async fn insert_registration(
+        &self,
+        tenant: &TenantId,
+        registration: &NewRegistration,
+    ) -> Result<(), StoreError>;
+
+    /// Records a verified assertion as a compare-and-set on the sign count, and resets the
+    /// user's failure count; `Conflict("counter_changed")` if another assertion updated the
+    /// counter first.
+    async fn record_credential_use(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        update: &CredentialUse,
+    ) -> Result<(), StoreError>;
+
+    /// Sets (or clears) a credential's friendly name.
+    async fn rename_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        name: Option<&str>,
+    ) -> Result<Credential, StoreError>;
+
+    /// Deletes a credential.
+    async fn delete_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Counts a failed ceremony against a user; returns the new count.
+    async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError>;
+
+    /// Stores a begun ceremony.
+    async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError>;
+
+    /// Removes and returns a session: whoever takes it first has it, so a session is used
+    /// once even under concurrent finishes. Expired sessions are returned too (the caller
+    /// tells the client it expired); `NotFound` if unknown or already taken.
+    async fn take_session(&self, tenant: &TenantId, id: &[u8; 32]) -> Result<Session, StoreError>;
+
+    /// Deletes sessions, registration tokens and redeemed-token records that expired before
+    /// `now`; returns how many rows went.
+    async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Stores a registration token.
+    async fn insert_registration_token(
+        &self,
+        tenant: &TenantId,
+        token: &RegistrationToken,
+    ) -> Result<(), StoreError>;
+
+    /// Removes and returns a registration token (single use).
+    async fn take_registration_token(
+        &self,
+        tenant: &TenantId,
+        id: &[u8; 32],
+    ) -> Result<RegistrationToken, StoreError>;
+
+    /// The tenant's signing keys, newest first.
+    async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Stores a signing key.
+    async fn insert_signing_key(
+        &self,
+        tenant: &TenantId,
+        key: &SigningKeyRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Records a token's redemption; false if it was already redeemed.
+    async fn redeem_token(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Appends an audit event.
+    async fn insert_audit_event(
+        &self,
+        tenant: &TenantId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Audit events with an ID below `before` (all when `None`), newest first, at most `limit`.
+    async fn audit_events(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
 /// Opens the store named by the configuration, creating the data directory and running the

@@ -9,7 +9,11 @@ use sqlx::sqlite::{
 };
 use sqlx::FromRow;
 
-use super::{ApiKey, NewApiKey, OpenError, Store, StoreError, Tenant, TenantUpdate};
+use super::{
+    ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
+    RegistrationToken, Session, SessionKind, SigningKeyRecord, Store, StoreError, Tenant,
+    TenantUpdate, User,
+};
 use crate::api_keys::ApiKeyKind;
 use crate::tenant::TenantId;
 
@@ -107,6 +111,137 @@ impl TryFrom<ApiKeyRow> for ApiKey {
     }
 }
 
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    user_handle: Vec<u8>,
+    name: String,
+    display_name: String,
+    failed_attempts: i64,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            user_handle: row.user_handle,
+            name: row.name,
+            display_name: row.display_name,
+            failed_attempts: u32::try_from(row.failed_attempts).unwrap_or(u32::MAX),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct CredentialRow {
+    id: Vec<u8>,
+    user_id: String,
+    public_key: Vec<u8>,
+    algorithm: i64,
+    sign_count: i64,
+    uv_initialized: bool,
+    backup_eligible: bool,
+    backup_state: bool,
+    transports: String,
+    aaguid: Vec<u8>,
+    attestation_format: String,
+    attestation_type: String,
+    attestation_object: Vec<u8>,
+    friendly_name: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<CredentialRow> for Credential {
+    type Error = StoreError;
+
+    fn try_from(row: CredentialRow) -> Result<Self, StoreError> {
+        Ok(Credential {
+            id: row.id,
+            user_id: row.user_id,
+            public_key: row.public_key,
+            algorithm: row.algorithm,
+            sign_count: u32::try_from(row.sign_count).map_err(corrupt)?,
+            uv_initialized: row.uv_initialized,
+            backup_eligible: row.backup_eligible,
+            backup_state: row.backup_state,
+            transports: serde_json::from_str(&row.transports).map_err(corrupt)?,
+            aaguid: row.aaguid,
+            attestation_format: row.attestation_format,
+            attestation_type: row.attestation_type,
+            attestation_object: row.attestation_object,
+            friendly_name: row.friendly_name,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct SigningKeyRow {
+    kid: String,
+    algorithm: String,
+    public_jwk: String,
+    sealed_private_key: Vec<u8>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(row: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: row.kid,
+            algorithm: row.algorithm,
+            public_jwk: row.public_jwk,
+            sealed_private_key: row.sealed_private_key,
+            created_at: row.created_at,
+            retired_at: row.retired_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: Option<String>,
+    outcome: String,
+    details: String,
+    ip: Option<String>,
+    request_id: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        Ok(AuditEvent {
+            id: row.id,
+            at: row.at,
+            actor: row.actor,
+            action: row.action,
+            subject: row.subject,
+            outcome: row.outcome,
+            details: serde_json::from_str(&row.details).map_err(corrupt)?,
+            ip: row.ip,
+            request_id: row.request_id,
+        })
+    }
+}
+
+/// A 32-byte hash column.
+fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("hash column is not 32 bytes"))
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e)
+}
+
 /// A stored value this code cannot read: reported as a backend failure, since no request can fix it.
 fn corrupt<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> StoreError {
     StoreError::Backend(sqlx::Error::Decode(e.into()))
@@ -133,6 +268,12 @@ fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
 const TENANT_COLUMNS: &str = "id, name, rp_id, rp_name, origins, settings, created_at";
 const API_KEY_COLUMNS: &str =
     "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
+const USER_COLUMNS: &str = "id, user_handle, name, display_name, failed_attempts, created_at";
+const CREDENTIAL_COLUMNS: &str = "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
+     backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \
+     attestation_object, friendly_name, created_at, last_used_at";
+const SIGNING_KEY_COLUMNS: &str =
+    "kid, algorithm, public_jwk, sealed_private_key, created_at, retired_at";
 
 impl SqliteStore {
     async fn insert_tenant_with(
@@ -268,6 +409,23 @@ impl Store for SqliteStore {
             .try_into()
     }
 
+    async fn update_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Tenant, StoreError> {
+        let sql =
+            format!("UPDATE tenants SET settings = ? WHERE id = ? RETURNING {TENANT_COLUMNS}");
+        sqlx::query_as::<_, TenantRow>(&sql)
+            .bind(json(settings)?)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::Backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
     async fn insert_api_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<(), StoreError> {
         self.insert_api_key_with(tenant, key, false).await.map(drop)
     }
@@ -325,6 +483,473 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<User, StoreError> {
+        self.user_where(tenant, "id = ?", UserKey::Text(user_id))
+            .await
+    }
+
+    async fn user_by_name(&self, tenant: &TenantId, name: &str) -> Result<User, StoreError> {
+        self.user_where(tenant, "name = ?", UserKey::Text(name))
+            .await
+    }
+
+    async fn user_by_handle(&self, tenant: &TenantId, handle: &[u8]) -> Result<User, StoreError> {
+        self.user_where(tenant, "user_handle = ?", UserKey::Blob(handle))
+            .await
+    }
+
+    async fn delete_user(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn credentials(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Vec<Credential>, StoreError> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = ? AND user_id = ? \
+             ORDER BY created_at, id"
+        );
+        sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(Credential::try_from)
+            .collect()
+    }
+
+    async fn credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Credential, StoreError> {
+        let sql =
+            format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = ? AND id = ?");
+        sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn insert_registration(
+        &self,
+        tenant: &TenantId,
+        registration: &NewRegistration,
+    ) -> Result<(), StoreError> {
+        let user = &registration.user;
+        let c = &registration.credential;
+        // BEGIN IMMEDIATE takes the write lock up front, so the user check and the inserts
+        // cannot interleave with another writer's.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(&user.id)
+        .bind(&user.user_handle)
+        .bind(&user.name)
+        .bind(&user.display_name)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_error(e, "user_name_taken"))?;
+        let (handle,): (Vec<u8>,) =
+            sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = ? AND id = ?")
+                .bind(tenant.as_str())
+                .bind(&user.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if handle != user.user_handle {
+            return Err(StoreError::Conflict("user_changed"));
+        }
+        let sql = format!(
+            "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(&c.id)
+            .bind(&user.id)
+            .bind(&c.public_key)
+            .bind(c.algorithm)
+            .bind(i64::from(c.sign_count))
+            .bind(c.uv_initialized)
+            .bind(c.backup_eligible)
+            .bind(c.backup_state)
+            .bind(json(&c.transports)?)
+            .bind(&c.aaguid)
+            .bind(&c.attestation_format)
+            .bind(&c.attestation_type)
+            .bind(&c.attestation_object)
+            .bind(&c.friendly_name)
+            .bind(c.created_at)
+            .bind(c.last_used_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error(e, "credential_exists"))?;
+        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn record_credential_use(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        update: &CredentialUse,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let user: Option<(String,)> = sqlx::query_as(
+            "UPDATE credentials SET sign_count = ?, backup_eligible = ?, backup_state = ?, \
+             last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? \
+             RETURNING user_id",
+        )
+        .bind(i64::from(update.sign_count))
+        .bind(update.backup_eligible)
+        .bind(update.backup_state)
+        .bind(update.at)
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .bind(i64::from(update.expected_sign_count))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some((user_id,)) = user else {
+            return Err(StoreError::Conflict("counter_changed"));
+        };
+        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn rename_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        name: Option<&str>,
+    ) -> Result<Credential, StoreError> {
+        let sql = format!(
+            "UPDATE credentials SET friendly_name = ? WHERE tenant_id = ? AND id = ? \
+             RETURNING {CREDENTIAL_COLUMNS}"
+        );
+        sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(name)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn delete_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError> {
+        let count: Option<(i64,)> = sqlx::query_as(
+            "UPDATE users SET failed_attempts = failed_attempts + 1 \
+             WHERE tenant_id = ? AND id = ? RETURNING failed_attempts",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (count,) = count.ok_or(StoreError::NotFound)?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ceremony_sessions (id, tenant_id, kind, state, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(session.id.as_slice())
+        .bind(tenant.as_str())
+        .bind(session.kind.as_str())
+        .bind(&session.state)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error(e, "session_exists"))?;
+        Ok(())
+    }
+
+    async fn take_session(&self, tenant: &TenantId, id: &[u8; 32]) -> Result<Session, StoreError> {
+        // One statement: whichever finish deletes the row first gets it.
+        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
+            "DELETE FROM ceremony_sessions WHERE tenant_id = ? AND id = ? \
+             RETURNING id, kind, state, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
+        let kind = match kind.as_str() {
+            "registration" => SessionKind::Registration,
+            "authentication" => SessionKind::Authentication,
+            _ => return Err(corrupt("ceremony_sessions.kind")),
+        };
+        Ok(Session {
+            id: hash32(id)?,
+            kind,
+            state,
+            expires_at,
+        })
+    }
+
+    async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut swept = 0;
+        for table in [
+            "ceremony_sessions",
+            "registration_tokens",
+            "redeemed_tokens",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE expires_at < ?");
+            swept += sqlx::query(&sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        Ok(swept)
+    }
+
+    async fn insert_registration_token(
+        &self,
+        tenant: &TenantId,
+        token: &RegistrationToken,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO registration_tokens \
+             (id, tenant_id, user_id, user_name, display_name, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token.id.as_slice())
+        .bind(tenant.as_str())
+        .bind(&token.user_id)
+        .bind(&token.user_name)
+        .bind(&token.display_name)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error(e, "registration_token_exists"))?;
+        Ok(())
+    }
+
+    async fn take_registration_token(
+        &self,
+        tenant: &TenantId,
+        id: &[u8; 32],
+    ) -> Result<RegistrationToken, StoreError> {
+        let row: Option<(Vec<u8>, String, String, String, i64)> = sqlx::query_as(
+            "DELETE FROM registration_tokens WHERE tenant_id = ? AND id = ? \
+             RETURNING id, user_id, user_name, display_name, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (id, user_id, user_name, display_name, expires_at) = row.ok_or(StoreError::NotFound)?;
+        Ok(RegistrationToken {
+            id: hash32(id)?,
+            user_id,
+            user_name,
+            display_name,
+            expires_at,
+        })
+    }
+
+    async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE tenant_id = ? \
+             ORDER BY created_at DESC, kid"
+        );
+        Ok(sqlx::query_as::<_, SigningKeyRow>(&sql)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(SigningKeyRecord::from)
+            .collect())
+    }
+
+    async fn insert_signing_key(
+        &self,
+        tenant: &TenantId,
+        key: &SigningKeyRecord,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO signing_keys (tenant_id, {SIGNING_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.public_jwk)
+            .bind(&key.sealed_private_key)
+            .bind(key.created_at)
+            .bind(key.retired_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| write_error(e, "signing_key_exists"))?;
+        Ok(())
+    }
+
+    async fn redeem_token(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO redeemed_tokens (tenant_id, jti, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (tenant_id, jti) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_audit_event(
+        &self,
+        tenant: &TenantId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events \
+             (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.subject)
+        .bind(&event.outcome)
+        .bind(json(&event.details)?)
+        .bind(&event.ip)
+        .bind(&event.request_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit_events(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor, action, subject, outcome, details, ip, request_id \
+             FROM audit_events WHERE tenant_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant.as_str())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(AuditEvent::try_from)
+        .collect()
+    }
+}
+
+impl SqliteStore {
+    /// One user by a unique column.
+    async fn user_where(
+        &self,
+        tenant: &TenantId,
+        condition: &str,
+        key: UserKey<'_>,
+    ) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = ? AND {condition}");
+        let query = sqlx::query_as::<_, UserRow>(&sql).bind(tenant.as_str());
+        // The value must bind with the column's type: SQLite never finds a TEXT value equal
+        // to a BLOB one.
+        let query = match key {
+            UserKey::Text(text) => query.bind(text),
+            UserKey::Blob(bytes) => query.bind(bytes),
+        };
+        query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(User::from)
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+/// The value a user is looked up by.
+#[derive(Clone, Copy)]
+enum UserKey<'a> {
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// `NotFound` when a statement touched no row.
+fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
         Ok(())
     }
 }

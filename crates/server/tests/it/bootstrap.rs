@@ -8,7 +8,7 @@ use passkeyd::store;
 use passkeyd::tenant::TenantId;
 use tempfile::TempDir;
 
-use crate::common::{config, secret_key, Server};
+use crate::common::{config, secret_key, secret_keys, Server};
 
 #[tokio::test]
 async fn two_starts_with_the_same_bootstrap_key_keep_one_tenant_and_one_key() {
@@ -20,7 +20,7 @@ async fn two_starts_with_the_same_bootstrap_key_keep_one_tenant_and_one_key() {
 
     let store = &second.state.store;
     assert_eq!(store.count_tenants().await.unwrap(), 1);
-    let keys = store.api_keys(&TenantId::default_tenant()).await.unwrap();
+    let keys = secret_keys(store.as_ref(), &TenantId::default_tenant()).await;
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].prefix, key.prefix());
     let response = second
@@ -54,7 +54,9 @@ async fn concurrent_bootstraps_agree() {
     assert!(ra.generated_key.is_none() && rb.generated_key.is_none());
     assert_eq!(a.count_tenants().await.unwrap(), 1);
     assert_eq!(
-        a.api_keys(&TenantId::default_tenant()).await.unwrap().len(),
+        secret_keys(a.as_ref(), &TenantId::default_tenant())
+            .await
+            .len(),
         1
     );
 }
@@ -74,10 +76,8 @@ async fn without_a_bootstrap_key_one_is_generated_once() {
     let again = bootstrap(store.as_ref(), &config, &rng, 2).await.unwrap();
     assert!(!again.tenant_created && again.generated_key.is_none());
     assert_eq!(
-        store
-            .api_keys(&TenantId::default_tenant())
+        secret_keys(store.as_ref(), &TenantId::default_tenant())
             .await
-            .unwrap()
             .len(),
         1
     );
@@ -156,4 +156,39 @@ async fn keys_are_stored_only_as_hashes() {
     check(&database_bytes(dir.path()));
     server.stop().await;
     check(&database_bytes(dir.path()));
+}
+
+#[tokio::test]
+async fn a_localhost_default_tenant_gets_open_sign_up_and_a_demo_key_and_others_do_not() {
+    let dir = TempDir::new().unwrap();
+    let config = config(dir.path(), &[]);
+    let store = store::open(&config).await.unwrap();
+    bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1)
+        .await
+        .unwrap();
+    let tenant = store.tenant(&TenantId::default_tenant()).await.unwrap();
+    let settings = passkeyd::settings::TenantSettings::from_map(&tenant.settings).unwrap();
+    assert!(settings.open_signup);
+    let demo = settings.demo_publishable_key.expect("a demo key");
+    let demo = passkeyd::api_keys::ApiKeySecret::parse(&demo).unwrap();
+    assert_eq!(demo.kind(), passkeyd::api_keys::ApiKeyKind::Publishable);
+    assert!(store.api_key_by_prefix(demo.prefix()).await.is_ok());
+
+    let dir = TempDir::new().unwrap();
+    let config = crate::common::config(
+        dir.path(),
+        &[
+            ("PASSKEYD_RP_ID", "example.com"),
+            ("PASSKEYD_ORIGINS", "https://example.com"),
+        ],
+    );
+    let store = store::open(&config).await.unwrap();
+    bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1)
+        .await
+        .unwrap();
+    let tenant = store.tenant(&TenantId::default_tenant()).await.unwrap();
+    let settings = passkeyd::settings::TenantSettings::from_map(&tenant.settings).unwrap();
+    assert!(!settings.open_signup);
+    assert!(settings.demo_publishable_key.is_none());
+    assert_eq!(store.api_keys(&tenant.id).await.unwrap().len(), 1);
 }

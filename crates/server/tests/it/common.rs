@@ -2,18 +2,38 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use passkeyd::api_keys::{ApiKeyKind, ApiKeySecret};
 use passkeyd::bootstrap::{bootstrap, new_key_record};
 use passkeyd::config::Config;
+use passkeyd::state::{Clock, SystemClock};
 use passkeyd::store::{self, Tenant};
 use passkeyd::tenant::TenantId;
 use passkeyd::AppState;
+use passkeyd_webauthn::UnixTime;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// A clock the test can move: system time plus an offset.
+#[derive(Debug, Default)]
+pub(crate) struct TestClock(AtomicI64);
+
+impl TestClock {
+    pub(crate) fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> UnixTime {
+        UnixTime(SystemClock.now().0 + self.0.load(Ordering::SeqCst))
+    }
+}
 
 /// A running server.
 pub(crate) struct Server {
@@ -23,6 +43,7 @@ pub(crate) struct Server {
     pub(crate) state: AppState,
     /// The `default` tenant's secret key.
     pub(crate) key: ApiKeySecret,
+    pub(crate) clock: Arc<TestClock>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -55,7 +76,9 @@ impl Server {
         bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1_700_000_000)
             .await
             .unwrap();
-        let state = AppState::new(store, config);
+        let mut state = passkeyd::open_state(store, config).await.unwrap();
+        let clock = Arc::new(TestClock::default());
+        state.clock = clock.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -67,6 +90,7 @@ impl Server {
             client: reqwest::Client::new(),
             state,
             key,
+            clock,
             stop: Some(stop),
             task: Some(task),
         }
@@ -134,4 +158,25 @@ pub(crate) async fn envelope(response: reqwest::Response, status: u16) -> String
     );
     assert_eq!(body["notices"], serde_json::json!([]), "{body}");
     body["code"].as_str().unwrap().to_owned()
+}
+
+/// Checks the envelope and returns the whole body.
+pub(crate) async fn error_body(response: reqwest::Response, status: u16) -> serde_json::Value {
+    let got = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    assert!(body["code"].is_string(), "{body}");
+    assert!(body["details"]["request_id"].is_string(), "{body}");
+    body
+}
+
+/// A tenant's secret keys (the default tenant also has the demo page's publishable key).
+pub(crate) async fn secret_keys(
+    store: &dyn passkeyd::store::Store,
+    tenant: &TenantId,
+) -> Vec<passkeyd::store::ApiKey> {
+    let keys = store.api_keys(tenant).await.unwrap();
+    keys.into_iter()
+        .filter(|k| k.kind == ApiKeyKind::Secret)
+        .collect()
 }

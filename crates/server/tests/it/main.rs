@@ -6,9 +6,11 @@
 )]
 
 mod bootstrap;
+mod ceremonies;
 mod cli;
 mod common;
 mod http;
+mod interop;
 mod peer;
 mod tenancy;
 mod verify_cli;

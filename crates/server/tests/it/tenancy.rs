@@ -127,7 +127,7 @@ async fn a_key_sees_only_its_own_tenant() {
     let store = &server.state.store;
     let default = passkeyd::tenant::TenantId::default_tenant();
     let acme_id = passkeyd::tenant::TenantId::parse("acme").unwrap();
-    let default_keys = store.api_keys(&default).await.unwrap();
+    let default_keys = crate::common::secret_keys(store.as_ref(), &default).await;
     assert_eq!(default_keys.len(), 1);
     assert!(default_keys.iter().all(|k| k.prefix != acme.prefix()));
     assert!(matches!(

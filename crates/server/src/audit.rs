@@ -1,0 +1,89 @@
+//! The audit trail: one append-only event per ceremony outcome, credential change and token
+//! redemption. Events carry who, what, on whom, the outcome and the client's address; never a
+//! secret (no keys, tokens, challenges or signatures).
+
+use std::net::IpAddr;
+
+use crate::state::AppState;
+use crate::store::AuditEvent;
+use crate::tenant::TenantId;
+
+/// An event being built while a request runs; [`Audit::finish`] stores it with the outcome.
+#[derive(Debug)]
+pub struct Audit {
+    tenant: TenantId,
+    event: AuditEvent,
+}
+
+impl Audit {
+    /// Starts an event.
+    pub fn new(
+        tenant: &TenantId,
+        actor: &str,
+        action: &'static str,
+        ip: Option<IpAddr>,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            event: AuditEvent {
+                id: 0,
+                at: 0,
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject: None,
+                outcome: String::new(),
+                details: serde_json::Value::Object(serde_json::Map::new()),
+                ip: ip.map(|ip| ip.to_string()),
+                request_id,
+            },
+        }
+    }
+
+    /// Names the user or credential concerned.
+    pub fn subject(&mut self, subject: String) {
+        self.event.subject = Some(subject);
+    }
+
+    /// Adds a fact.
+    pub fn detail(&mut self, key: &str, value: String) {
+        if let serde_json::Value::Object(map) = &mut self.event.details {
+            map.insert(key.to_owned(), serde_json::Value::String(value));
+        }
+    }
+
+    /// Stores the event with its outcome (`success` or an error code). A failure to store is
+    /// logged, not returned: the ceremony's outcome stands either way.
+    pub async fn finish(mut self, state: &AppState, outcome: &str) {
+        self.event.at = state.clock.now().0;
+        outcome.clone_into(&mut self.event.outcome);
+        if let Err(e) = state
+            .store
+            .insert_audit_event(&self.tenant, &self.event)
+            .await
+        {
+            tracing::error!(
+                error = %e,
+                action = %self.event.action,
+                outcome,
+                "cannot store an audit event"
+            );
+        }
+    }
+}
+
+/// An AAGUID as the usual hyphenated text.
+pub fn aaguid_text(aaguid: &[u8]) -> String {
+    let hex: String = aaguid.iter().map(|b| format!("{b:02x}")).collect();
+    if hex.len() != 32 {
+        return hex;
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}

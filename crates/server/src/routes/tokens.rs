@@ -1,0 +1,251 @@
+//! Tokens of the browser-direct flow: `POST /registration-tokens` (the app's backend lets a
+//! browser register a passkey for a user), `POST /tokens/verify` (redeem a result token once)
+//! and `GET /.well-known/jwks.json` (the tenant's token keys, to verify result tokens offline).
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use passkeyd_webauthn::json::base64url_encode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ClientIp, RequestId};
+use crate::api_keys::random_bytes;
+use crate::audit::Audit;
+use crate::auth::SecretCaller;
+use crate::ceremony::{session_id, MAX_NAME_BYTES, MAX_USER_ID_BYTES};
+use crate::error::{ApiError, ApiJson};
+use crate::state::AppState;
+use crate::store::{RegistrationToken, StoreError, Tenant};
+use crate::tenant::TenantId;
+use crate::token_keys;
+use crate::tokens::ResultClaims;
+
+/// How long a registration token is valid, in seconds.
+pub const REGISTRATION_TOKEN_TTL_SECS: i64 = 900;
+
+/// The token routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/registration-tokens", post(mint_registration_token))
+        .route("/tokens/verify", post(verify))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// Body of `POST /registration-tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrationTokenRequest {
+    /// The app's user ID; a new user gets a generated one when absent.
+    pub user_id: Option<String>,
+    /// The user name (for a new user; an existing user keeps theirs).
+    pub user_name: String,
+    /// The display name (defaults to the user name).
+    pub user_display_name: Option<String>,
+}
+
+/// Answer of `POST /registration-tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationTokenMinted {
+    /// Give it to the browser, which passes it as `registrationToken`; single use.
+    pub registration_token: String,
+    /// The user it registers a passkey for.
+    pub user_id: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Lets a browser register a passkey for a user, once, within 15 minutes.
+#[utoipa::path(post, path = "/registration-tokens", tag = "tokens",
+    request_body = RegistrationTokenRequest,
+    security(("api_key" = [])),
+    responses((status = 200, body = RegistrationTokenMinted), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn mint_registration_token(
+    SecretCaller(caller): SecretCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegistrationTokenRequest>,
+) -> Result<Json<RegistrationTokenMinted>, ApiError> {
+    let tenant = &caller.tenant;
+    let printable = |field: &str, value: &str, max: usize| {
+        if value.trim().is_empty() || value.len() > max || value.chars().any(char::is_control) {
+            Err(ApiError::InvalidRequest(format!(
+                "{field} must be 1 to {max} bytes of printable text"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    printable("userName", &body.user_name, MAX_NAME_BYTES)?;
+    if let Some(name) = &body.user_display_name {
+        printable("userDisplayName", name, MAX_NAME_BYTES)?;
+    }
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let user_id = match body.user_id {
+        Some(id) => {
+            printable("userId", &id, MAX_USER_ID_BYTES)?;
+            id
+        }
+        None => format!(
+            "u_{}",
+            base64url_encode(&random_bytes::<16>(&rng).map_err(ApiError::internal)?)
+        ),
+    };
+    let token = format!(
+        "rt_{}",
+        base64url_encode(&random_bytes::<32>(&rng).map_err(ApiError::internal)?)
+    );
+    let expires_at = state.clock.now().0 + REGISTRATION_TOKEN_TTL_SECS;
+    let display_name = body
+        .user_display_name
+        .unwrap_or_else(|| body.user_name.clone());
+    state
+        .store
+        .insert_registration_token(
+            &tenant.id,
+            &RegistrationToken {
+                id: session_id(&token),
+                user_id: user_id.clone(),
+                user_name: body.user_name,
+                display_name,
+                expires_at,
+            },
+        )
+        .await?;
+    let mut audit = Audit::new(
+        &tenant.id,
+        &caller.actor(),
+        "registration_token.mint",
+        ip.0,
+        request_id,
+    );
+    audit.subject(format!("user:{user_id}"));
+    audit.finish(&state, "success").await;
+    Ok(Json(RegistrationTokenMinted {
+        registration_token: token,
+        user_id,
+        expires_at,
+    }))
+}
+
+/// Takes a registration token (single use): 401 `token_invalid` if unknown or used,
+/// `token_expired` if expired.
+pub async fn take_registration_token(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<RegistrationToken, ApiError> {
+    let taken = state
+        .store
+        .take_registration_token(&tenant.id, &session_id(token))
+        .await;
+    match taken {
+        Ok(token) if token.expires_at <= state.clock.now().0 => Err(ApiError::Token(
+            "token_expired",
+            "the registration token has expired",
+        )),
+        Ok(token) => Ok(token),
+        Err(StoreError::NotFound) => Err(ApiError::Token(
+            "token_invalid",
+            "unknown or already used registration token",
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Body of `POST /tokens/verify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenVerifyRequest {
+    /// A result token from a registration or authentication finish.
+    pub token: String,
+}
+
+/// Answer of `POST /tokens/verify`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenVerified {
+    /// Always true (failures are error answers).
+    pub valid: bool,
+    /// The token's claims.
+    #[schema(value_type = Object)]
+    pub claims: ResultClaims,
+}
+
+/// Verifies a result token and redeems it: the same token is refused the second time
+/// (401 `token_used`).
+#[utoipa::path(post, path = "/tokens/verify", tag = "tokens",
+    request_body = TokenVerifyRequest,
+    security(("api_key" = [])),
+    responses((status = 200, body = TokenVerified), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn verify(
+    SecretCaller(caller): SecretCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<TokenVerifyRequest>,
+) -> Result<Json<TokenVerified>, ApiError> {
+    let tenant = &caller.tenant;
+    let mut audit = Audit::new(
+        &tenant.id,
+        &caller.actor(),
+        "token.redeem",
+        ip.0,
+        request_id,
+    );
+    let result = token_keys::redeem(&state, tenant, &body.token).await;
+    if let Ok(claims) = &result {
+        audit.subject(format!("user:{}", claims.sub));
+    }
+    audit
+        .finish(
+            &state,
+            result.as_ref().map_or_else(ApiError::code, |_| "success"),
+        )
+        .await;
+    Ok(Json(TokenVerified {
+        valid: true,
+        claims: result?,
+    }))
+}
+
+/// Query of `GET /.well-known/jwks.json`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JwksQuery {
+    /// The tenant (default: `default`; `X-Tenant-ID` works too).
+    pub tenant: Option<String>,
+}
+
+/// The tenant's token verification keys (public; cacheable for five minutes).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
+    params(JwksQuery),
+    responses((status = 200, description = "A JWK Set", body = Object), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn jwks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<JwksQuery>,
+) -> Result<Response, ApiError> {
+    let named = query.tenant.or_else(|| {
+        headers
+            .get(crate::auth::TENANT_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let id = match named {
+        Some(id) => TenantId::parse(&id).map_err(|_| ApiError::NotFound)?,
+        None => TenantId::default_tenant(),
+    };
+    let tenant = state.store.tenant(&id).await?;
+    let keys = token_keys::jwks(&state, &tenant).await?;
+    let mut response = Json(keys).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(response)
+}

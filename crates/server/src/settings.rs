@@ -1,0 +1,285 @@
+//! A tenant's settings: the typed view of the `settings` JSON object stored with the tenant.
+//!
+//! Every field has a default, so an empty object is a working tenant, and unknown fields are
+//! refused when settings are written, so a typo is an error rather than a silently ignored
+//! policy.
+
+use passkeyd_webauthn::json::{
+    AttestationConveyancePreference, AuthenticatorAttachment, PublicKeyCredentialHint,
+    ResidentKeyRequirement, UserVerificationRequirement,
+};
+use passkeyd_webauthn::CoseAlgorithm;
+use serde::{Deserialize, Serialize};
+
+use crate::tokens::SigningAlgorithm;
+
+/// The shortest and longest ceremony timeouts a tenant may set, in milliseconds.
+pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 30_000..=600_000;
+/// The shortest and longest result-token lifetimes, in seconds.
+pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
+
+/// A tenant's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// User verification asked for in every ceremony. `required` is enforced at finish.
+    pub user_verification: UserVerificationRequirement,
+    /// Whether registrations ask for a discoverable credential (a passkey).
+    pub resident_key: ResidentKeyRequirement,
+    /// Restrict registrations to platform or roaming authenticators.
+    pub authenticator_attachment: Option<AuthenticatorAttachment>,
+    /// The attestation asked for at registration.
+    pub attestation: AttestationConveyancePreference,
+    /// Which attestations are accepted.
+    pub attestation_policy: AttestationRules,
+    /// Hints for the browser's UI.
+    pub hints: Vec<PublicKeyCredentialHint>,
+    /// COSE algorithm identifiers offered and accepted, in order of preference.
+    pub algorithms: Vec<i64>,
+    /// Ceremony timeout in milliseconds; the session expires with it.
+    pub timeout_ms: u32,
+    /// Whether a begin request may change attachment, resident key and hints, and strengthen
+    /// user verification and attestation. Nothing can weaken the tenant's settings.
+    pub allow_request_overrides: bool,
+    /// What a signature counter that did not increase means.
+    pub counter_policy: CounterSetting,
+    /// Whether the publishable key alone may register new users (browser-direct, no
+    /// registration token).
+    pub open_signup: bool,
+    /// How result tokens are signed.
+    pub token_algorithm: SigningAlgorithm,
+    /// How long a result token is valid, in seconds.
+    pub token_ttl_secs: u32,
+    /// Consecutive failed ceremonies after which a user is refused (`rate_limited`) until
+    /// an operator resets them; NIST SP 800-63B allows at most 100.
+    pub max_failed_attempts: u32,
+    /// The publishable key the demo page uses (public by design), if the demo is on.
+    pub demo_publishable_key: Option<String>,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            user_verification: UserVerificationRequirement::Preferred,
+            resident_key: ResidentKeyRequirement::Preferred,
+            authenticator_attachment: None,
+            attestation: AttestationConveyancePreference::None,
+            attestation_policy: AttestationRules::default(),
+            hints: Vec::new(),
+            algorithms: CoseAlgorithm::DEFAULT.iter().map(|a| a.to_i64()).collect(),
+            timeout_ms: passkeyd_webauthn::json::DEFAULT_TIMEOUT_MS,
+            allow_request_overrides: true,
+            counter_policy: CounterSetting::Reject,
+            open_signup: false,
+            token_algorithm: SigningAlgorithm::Es256,
+            token_ttl_secs: 300,
+            max_failed_attempts: 100,
+            demo_publishable_key: None,
+        }
+    }
+}
+
+/// Which attestations a tenant accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttestationRules {
+    /// Accept registrations without attestation (`none`): most passkeys.
+    pub allow_none: bool,
+    /// Accept self attestation (the credential signs its own statement).
+    pub allow_self: bool,
+    /// Require a certificate chain to a trusted root (bundled roots and the MDS).
+    pub require_trusted: bool,
+}
+
+impl Default for AttestationRules {
+    fn default() -> Self {
+        Self {
+            allow_none: true,
+            allow_self: true,
+            require_trusted: false,
+        }
+    }
+}
+
+/// What a signature counter that did not increase means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterSetting {
+    /// Refuse the assertion (`counter_regression`).
+    #[default]
+    Reject,
+    /// Accept it, and flag it in the answer and the audit trail.
+    Flag,
+}
+
+/// Why settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Not a valid settings object.
+    #[error("invalid tenant settings: {0}")]
+    Parse(#[from] serde_json::Error),
+    /// A value out of range.
+    #[error("invalid tenant settings: {0}")]
+    Invalid(&'static str),
+}
+
+impl TenantSettings {
+    /// Reads and checks settings from the stored object.
+    pub fn from_map(
+        map: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, SettingsError> {
+        let settings: Self = serde_json::from_value(serde_json::Value::Object(map.clone()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The settings as the object to store.
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // A struct of plain fields always serializes to an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    /// Range checks serde cannot express.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        if !TIMEOUT_RANGE_MS.contains(&self.timeout_ms) {
+            return Err(SettingsError::Invalid("timeout_ms must be 30000 to 600000"));
+        }
+        if !TOKEN_TTL_RANGE_SECS.contains(&self.token_ttl_secs) {
+            return Err(SettingsError::Invalid("token_ttl_secs must be 30 to 3600"));
+        }
+        if !(1..=100).contains(&self.max_failed_attempts) {
+            return Err(SettingsError::Invalid(
+                "max_failed_attempts must be 1 to 100",
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(SettingsError::Invalid("algorithms must not be empty"));
+        }
+        if self
+            .algorithms
+            .iter()
+            .any(|alg| CoseAlgorithm::from_i64(*alg).is_none())
+        {
+            return Err(SettingsError::Invalid(
+                "algorithms lists an unsupported COSE algorithm",
+            ));
+        }
+        let rules = self.attestation_policy;
+        if !rules.allow_none && self.attestation == AttestationConveyancePreference::None {
+            return Err(SettingsError::Invalid(
+                "attestation_policy.allow_none is false but attestation asks for none",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The algorithms, as the verifier takes them.
+    pub fn cose_algorithms(&self) -> Vec<CoseAlgorithm> {
+        self.algorithms
+            .iter()
+            .filter_map(|alg| CoseAlgorithm::from_i64(*alg))
+            .collect()
+    }
+
+    /// The sign-count rule for the verifier.
+    pub fn counter_policy(&self) -> passkeyd_webauthn::CounterPolicy {
+        match self.counter_policy {
+            CounterSetting::Reject => passkeyd_webauthn::CounterPolicy::Reject,
+            CounterSetting::Flag => passkeyd_webauthn::CounterPolicy::Flag,
+        }
+    }
+}
+
+/// The stronger of two user-verification requirements.
+pub fn stronger_uv(
+    a: UserVerificationRequirement,
+    b: UserVerificationRequirement,
+) -> UserVerificationRequirement {
+    use UserVerificationRequirement::{Discouraged, Preferred, Required};
+    let rank = |uv| match uv {
+        Discouraged => 0,
+        Preferred => 1,
+        Required => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The stronger of two attestation preferences (none < indirect < direct < enterprise).
+pub fn stronger_attestation(
+    a: AttestationConveyancePreference,
+    b: AttestationConveyancePreference,
+) -> AttestationConveyancePreference {
+    use AttestationConveyancePreference::{Direct, Enterprise, Indirect, None};
+    let rank = |pref| match pref {
+        None => 0,
+        Indirect => 1,
+        Direct => 2,
+        Enterprise => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn empty_object_is_the_defaults() {
+        let settings = TenantSettings::from_map(&serde_json::Map::new()).unwrap();
+        assert_eq!(settings, TenantSettings::default());
+        assert_eq!(
+            TenantSettings::from_map(&settings.to_map()).unwrap(),
+            settings
+        );
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused() {
+        for bad in [
+            json!({"user_verificaton": "required"}),
+            json!({"user_verification": "always"}),
+            json!({"timeout_ms": 1000}),
+            json!({"token_ttl_secs": 86400}),
+            json!({"algorithms": []}),
+            json!({"algorithms": [-9999]}),
+            json!({"max_failed_attempts": 1000}),
+            json!({"attestation_policy": {"allow_none": false}}),
+        ] {
+            assert!(
+                TenantSettings::from_map(&map(bad.clone())).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_only_strengthen() {
+        use AttestationConveyancePreference as A;
+        use UserVerificationRequirement as U;
+        assert_eq!(stronger_uv(U::Required, U::Discouraged), U::Required);
+        assert_eq!(stronger_uv(U::Preferred, U::Required), U::Required);
+        assert_eq!(stronger_uv(U::Discouraged, U::Preferred), U::Preferred);
+        assert_eq!(stronger_attestation(A::Direct, A::None), A::Direct);
+        assert_eq!(stronger_attestation(A::None, A::Indirect), A::Indirect);
+        assert_eq!(
+            stronger_attestation(A::Enterprise, A::Direct),
+            A::Enterprise
+        );
+    }
+}
