@@ -66,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::credentials::router())
         .merge(routes::tokens::router())
         .merge(routes::demo::router())
+        .merge(routes::openapi::router())
         .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state);

@@ -15,6 +15,7 @@ pub mod authentication;
 pub mod credentials;
 pub mod demo;
 pub mod health;
+pub mod openapi;
 pub mod registration;
 pub mod tenants;
 pub mod tokens;
