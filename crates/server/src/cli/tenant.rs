@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::settings::TenantSettings;
 use crate::store::{self, Store, StoreError, Tenant, TenantUpdate};
 use crate::tenant::{check_origin, check_rp_id, TenantId};
 
@@ -58,6 +59,21 @@ pub struct UpdateArgs {
     /// New RP name.
     #[arg(long)]
     pub rp_name: Option<String>,
+    /// Change one setting, e.g. `user_verification=required`, `open_signup=true`,
+    /// `attestation_policy={"allow_none":false,"allow_self":false,"require_trusted":true}`
+    /// (the value is JSON, or else a string; repeat for several). Unknown settings and bad
+    /// values are refused and nothing changes.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, serde_json::Value)>,
+}
+
+fn parse_setting(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| "expected KEY=VALUE".to_owned())?;
+    let value =
+        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+    Ok((key.trim().to_owned(), value))
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<TenantId, String> {
@@ -120,18 +136,59 @@ async fn execute(
                 rp_name: args.rp_name,
                 origins: Some(args.origins).filter(|o| !o.is_empty()),
             };
-            if update == TenantUpdate::default() {
+            if update == TenantUpdate::default() && args.settings.is_empty() {
                 return Err(
-                    "nothing to change (give --name, --rp-id, --rp-name or --origin)".into(),
+                    "nothing to change (give --name, --rp-id, --rp-name, --origin or \
+                     --set)"
+                        .into(),
                 );
             }
-            match store.update_tenant(&args.id, &update).await {
-                Ok(tenant) => print(out, &tenant),
-                Err(StoreError::NotFound) => Err(format!("no tenant {}", args.id)),
-                Err(e) => Err(e.to_string()),
+            let current = match store.tenant(&args.id).await {
+                Ok(tenant) => tenant,
+                Err(StoreError::NotFound) => return Err(format!("no tenant {}", args.id)),
+                Err(e) => return Err(e.to_string()),
+            };
+            let settings = new_settings(&current, &update, &args.settings)?;
+            // Settings first: if the second write fails, the tenant is at worst stricter.
+            if settings != current.settings {
+                store
+                    .update_tenant_settings(&args.id, &settings)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
+            let tenant = if update == TenantUpdate::default() {
+                store.tenant(&args.id).await
+            } else {
+                store.update_tenant(&args.id, &update).await
+            };
+            print(out, &tenant.map_err(|e| e.to_string())?)
         }
     }
+}
+
+/// The settings after an update: the `--set` values merged in and checked. Moving a tenant off
+/// `localhost` turns off the open sign-up and demo page that a zero-configuration start turned
+/// on, unless this same command sets `open_signup` explicitly.
+fn new_settings(
+    current: &Tenant,
+    update: &TenantUpdate,
+    sets: &[(String, serde_json::Value)],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut settings = current.settings.clone();
+    for (key, value) in sets {
+        settings.insert(key.clone(), value.clone());
+    }
+    let leaving_localhost = current.rp_id == "localhost"
+        && update
+            .rp_id
+            .as_deref()
+            .is_some_and(|rp_id| rp_id != "localhost");
+    if leaving_localhost && !sets.iter().any(|(key, _)| key == "open_signup") {
+        settings.insert("open_signup".to_owned(), json!(false));
+        settings.remove("demo_publishable_key");
+    }
+    TenantSettings::from_map(&settings).map_err(|e| e.to_string())?;
+    Ok(settings)
 }
 
 fn print(out: &mut impl Write, tenant: &Tenant) -> Result<(), String> {
@@ -141,6 +198,7 @@ fn print(out: &mut impl Write, tenant: &Tenant) -> Result<(), String> {
         "rpId": tenant.rp_id,
         "rpName": tenant.rp_name,
         "origins": tenant.origins,
+        "settings": tenant.settings,
         "createdAt": tenant.created_at,
     });
     writeln!(out, "{line}").map_err(|e| e.to_string())

@@ -286,3 +286,81 @@ async fn serve_answers_and_stops_on_sigterm() {
         "the key is never logged"
     );
 }
+
+#[test]
+fn tenant_settings_are_checked_and_leaving_localhost_closes_open_sign_up() {
+    let dir = TempDir::new().unwrap();
+    let run = |args: &[&str]| passkeyd(dir.path(), &[], args);
+    // The zero-configuration default tenant (created by migrate + first start) is on
+    // localhost with open sign-up; `serve` is not needed: create it as serve would.
+    ok(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "acme",
+        "--rp-id",
+        "acme.example.com",
+        "--origin",
+        "https://acme.example.com",
+    ]));
+    let set = json_lines(&ok(&run(&[
+        "tenant",
+        "update",
+        "--id",
+        "acme",
+        "--set",
+        "user_verification=required",
+        "--set",
+        "token_ttl_secs=120",
+    ])));
+    assert_eq!(set[0]["settings"]["user_verification"], "required");
+    assert_eq!(set[0]["settings"]["token_ttl_secs"], 120);
+    for bad in [
+        "user_verificaton=required",
+        "token_ttl_secs=99999",
+        "timeout_ms=oops",
+        "nokey",
+    ] {
+        let refused = failed(&run(&["tenant", "update", "--id", "acme", "--set", bad]));
+        assert!(!refused.is_empty(), "{bad}");
+    }
+    let listed = json_lines(&ok(&run(&["tenant", "list"])));
+    let acme = listed.iter().find(|t| t["id"] == "acme").unwrap();
+    assert_eq!(
+        acme["settings"]["token_ttl_secs"], 120,
+        "a refused update changed nothing"
+    );
+
+    ok(&run(&[
+        "tenant",
+        "create",
+        "--id",
+        "dev",
+        "--rp-id",
+        "localhost",
+        "--origin",
+        "http://localhost:8080",
+    ]));
+    ok(&run(&[
+        "tenant",
+        "update",
+        "--id",
+        "dev",
+        "--set",
+        "open_signup=true",
+        "--set",
+        "demo_publishable_key=\"pk_x\"",
+    ]));
+    let moved = json_lines(&ok(&run(&[
+        "tenant",
+        "update",
+        "--id",
+        "dev",
+        "--rp-id",
+        "dev.example.com",
+        "--origin",
+        "https://dev.example.com",
+    ])));
+    assert_eq!(moved[0]["settings"]["open_signup"], false);
+    assert!(moved[0]["settings"].get("demo_publishable_key").is_none());
+}
