@@ -161,7 +161,17 @@ pub async fn open_state(
         None => tokens::MasterKey::load_or_create(&config.master_key_file(), &SystemRandom::new())
             .map_err(|e| format!("master key: {e}"))?,
     };
+    let metadata = match cli::mds::load_kept(&config.data_dir, cli::now()) {
+        Ok(blob) => blob.map(std::sync::Arc::new),
+        Err(e) => {
+            // Without the BLOB, names fall back to the bundled list and tenants that require
+            // trusted attestation refuse more: safe to run, but the operator must know.
+            tracing::warn!(error = %e, "the imported MDS BLOB does not verify; running without it");
+            None
+        }
+    };
     let mut state = AppState::new(store, config, master_key);
+    state.metadata = metadata;
     state.demo_publishable_key = match state
         .store
         .tenant(&tenant::TenantId::default_tenant())

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use passkeyd_webauthn::mds::MetadataStore;
 use passkeyd_webauthn::UnixTime;
 
-use super::trust_files::{load_roots, read_limited};
+use super::trust_files::{load_roots_and_text, read_limited};
 
 /// `passkeyd mds ...`
 #[derive(Debug, Subcommand)]
@@ -31,6 +31,32 @@ pub struct ImportArgs {
     /// Where passkeyd keeps its data.
     #[arg(long, env = "PASSKEYD_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+}
+
+/// The BLOB kept in the data directory.
+pub const MDS_FILE: &str = "mds.jwt";
+/// The roots it was verified with, kept beside it.
+pub const MDS_ROOTS_FILE: &str = "mds-roots.pem";
+
+/// Writes beside, then renames: a reader never sees half a file.
+fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The BLOB kept in `data_dir`, verified again with the roots kept beside it; `None` when no
+/// BLOB was imported.
+pub fn load_kept(
+    data_dir: &std::path::Path,
+    now: UnixTime,
+) -> Result<Option<passkeyd_webauthn::mds::MetadataBlob>, String> {
+    let blob = data_dir.join(MDS_FILE);
+    let roots = data_dir.join(MDS_ROOTS_FILE);
+    if !blob.exists() {
+        return Ok(None);
+    }
+    super::trust_files::load_blob(&blob, &[roots], now).map(Some)
 }
 
 /// Runs `passkeyd mds`.
@@ -55,9 +81,9 @@ pub fn run(
 }
 
 fn import(args: &ImportArgs, now: UnixTime) -> Result<String, String> {
-    let anchors = load_roots(&args.root)?;
+    let (anchors, roots_pem) = load_roots_and_text(&args.root)?;
     let text = read_limited(&args.file)?;
-    let kept = args.data_dir.join("mds.jwt");
+    let kept = args.data_dir.join(MDS_FILE);
     let mut store = MetadataStore::new();
     // The BLOB already kept, if it still verifies, guards against rolling back to an older one.
     if let Ok(current) = std::fs::read_to_string(&kept) {
@@ -75,10 +101,9 @@ fn import(args: &ImportArgs, now: UnixTime) -> Result<String, String> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
-    // Write beside, then rename: a reader never sees half a BLOB.
-    let partial = args.data_dir.join("mds.jwt.partial");
-    std::fs::write(&partial, text.as_bytes()).map_err(|e| format!("{}: {e}", partial.display()))?;
-    std::fs::rename(&partial, &kept).map_err(|e| format!("{}: {e}", kept.display()))?;
+    // The roots first, then the BLOB they verify: the server re-verifies the BLOB at start.
+    write_replacing(&args.data_dir.join(MDS_ROOTS_FILE), roots_pem.as_bytes())?;
+    write_replacing(&kept, text.as_bytes())?;
     Ok(format!(
         "imported MDS BLOB no {}: {} entries ({} skipped), next update {}",
         blob.no(),

@@ -8,7 +8,13 @@ use passkeyd_webauthn::{TrustAnchors, UnixTime};
 
 /// Loads every PEM certificate under `paths` (files, or directories of `*.pem` / `*.crt`).
 pub fn load_roots(paths: &[PathBuf]) -> Result<TrustAnchors, String> {
+    load_roots_and_text(paths).map(|(anchors, _)| anchors)
+}
+
+/// [`load_roots`], also returning the PEM text of every file read, to keep a copy.
+pub fn load_roots_and_text(paths: &[PathBuf]) -> Result<(TrustAnchors, String), String> {
     let mut anchors = TrustAnchors::new();
+    let mut all = String::new();
     for path in paths {
         let files = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -27,9 +33,11 @@ pub fn load_roots(paths: &[PathBuf]) -> Result<TrustAnchors, String> {
             anchors
                 .add_pem(&text)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
+            all.push_str(text.trim_end());
+            all.push('\n');
         }
     }
-    Ok(anchors)
+    Ok((anchors, all))
 }
 
 /// Reads and verifies a BLOB file against roots loaded from `roots`.

@@ -341,3 +341,31 @@ fn mds_import_keeps_only_good_newer_blobs() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_server_loads_the_imported_blob_and_refuses_a_tampered_one() {
+    let dir = tempdir();
+    let data = dir.path().to_str().unwrap();
+    let out = passkeyd(&[
+        "mds",
+        "import",
+        &mds_fixture("blob_no6.jwt"),
+        "--root",
+        &mds_fixture("root.pem"),
+        "--data-dir",
+        data,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let config = crate::common::config(dir.path(), &[]);
+    let store = passkeyd::store::open(&config).await.unwrap();
+    let state = passkeyd::open_state(store.clone(), config.clone())
+        .await
+        .unwrap();
+    assert_eq!(state.metadata.as_ref().map(|b| b.no()), Some(6));
+
+    // A BLOB changed on disk no longer verifies: the server runs without it.
+    let bad = std::fs::read_to_string(mds_fixture("blob_bad_signature.jwt")).unwrap();
+    std::fs::write(dir.path().join("mds.jwt"), bad).unwrap();
+    let state = passkeyd::open_state(store, config).await.unwrap();
+    assert!(state.metadata.is_none());
+}
