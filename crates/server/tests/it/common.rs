@@ -19,6 +19,50 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Which backend the suite runs on: `postgres` when `PASSKEYD_TEST_DATABASE_URL` is set.
+pub(crate) fn backend() -> &'static str {
+    if admin_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+fn admin_url() -> Option<String> {
+    std::env::var("PASSKEYD_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
+/// The PostgreSQL database of the servers started on `dir`, created on first use; `None` when
+/// the suite runs on SQLite. Each test directory gets its own database, so tests never see
+/// each other's rows.
+pub(crate) async fn database_for(dir: &Path) -> Option<String> {
+    use sqlx::Connection;
+    let admin = admin_url()?;
+    let marker = dir.join(".test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url);
+    }
+    let name = format!(
+        "pkit_{}",
+        passkeyd_webauthn::json::base64url_encode(&passkeyd_webauthn::test_util::random_bytes(12))
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut admin_conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin_conn)
+        .await
+        .unwrap();
+    admin_conn.close().await.unwrap();
+    let (server, _) = admin.split_once('?').map_or((admin.as_str(), ""), |p| p);
+    let (server, _) = server.rsplit_once('/').unwrap();
+    let url = format!("{server}/{name}");
+    std::fs::write(&marker, &url).unwrap();
+    Some(url)
+}
+
 /// A clock the test can move: system time plus an offset.
 #[derive(Debug, Default)]
 pub(crate) struct TestClock(AtomicI64);
@@ -69,9 +113,16 @@ impl Server {
         Self::start_with_key(dir.path(), secret_key()).await
     }
 
-    /// Starts a server on `dir` as `passkeyd serve` would: open, bootstrap, listen.
+    /// Starts a server on `dir` as `passkeyd serve` would: open, bootstrap, listen. The
+    /// database is SQLite in `dir`, or, when `PASSKEYD_TEST_DATABASE_URL` names a PostgreSQL
+    /// server, a database of its own there (the same one for every server started on `dir`).
     pub(crate) async fn start_with_key(dir: &Path, key: ApiKeySecret) -> Self {
-        let config = config(dir, &[("PASSKEYD_BOOTSTRAP_API_KEY", key.expose())]);
+        let mut env = vec![("PASSKEYD_BOOTSTRAP_API_KEY", key.expose().to_owned())];
+        if let Some(url) = database_for(dir).await {
+            env.push(("PASSKEYD_DATABASE_URL", url));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = config(dir, &env);
         let store = store::open(&config).await.unwrap();
         bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1_700_000_000)
             .await

@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod http;
 mod interop;
+mod multinode;
 mod peer;
 mod tenancy;
 mod verify_cli;
