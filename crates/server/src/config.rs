@@ -45,6 +45,8 @@ pub struct Config {
     pub master_key: Option<MasterKey>,
     /// Request-rate limits (`[rate_limits]` in the file).
     pub rate_limits: RateLimitConfig,
+    /// The most database connections this node opens (PostgreSQL; SQLite uses it too).
+    pub database_max_connections: u32,
     /// Whether to take the client address from `X-Forwarded-For` (only behind a proxy that
     /// sets it; otherwise clients could pick their own rate-limit bucket).
     pub trust_forwarded_for: bool,
@@ -163,6 +165,7 @@ struct FileConfig {
     #[serde(default)]
     rate_limits: RateLimitConfig,
     trust_forwarded_for: Option<bool>,
+    database_max_connections: Option<u32>,
 }
 
 impl Config {
@@ -243,6 +246,16 @@ impl Config {
                     })?);
                     continue;
                 }
+                "PASSKEYD_DATABASE_MAX_CONNECTIONS" => {
+                    layer.database_max_connections = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=1000).contains(n))
+                            .ok_or_else(|| invalid("expected a number from 1 to 1000"))?,
+                    );
+                    "database_max_connections"
+                }
                 "PASSKEYD_TRUST_FORWARDED_FOR" => {
                     layer.trust_forwarded_for = Some(match value.as_str() {
                         "true" | "1" => true,
@@ -321,6 +334,16 @@ impl Config {
                 master_key,
                 rate_limits: layer.rate_limits,
                 trust_forwarded_for: layer.trust_forwarded_for.unwrap_or(false),
+                database_max_connections: match layer.database_max_connections {
+                    Some(n) if !(1..=1000).contains(&n) => {
+                        return Err(invalid(
+                            "database_max_connections",
+                            "expected a number from 1 to 1000",
+                        ))
+                    }
+                    Some(n) => n,
+                    None => 10,
+                },
             },
             warnings,
         })

@@ -162,3 +162,41 @@ fn secrets_do_not_print() {
         "postgres://passkeyd:***@db:5432/passkeyd"
     );
 }
+
+#[test]
+fn the_example_file_loads_as_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let example = Config::load(Some(&path), &BTreeMap::new()).unwrap().config;
+    let defaults = Config::load(None, &BTreeMap::new()).unwrap().config;
+    assert_eq!(example.listen, defaults.listen);
+    assert_eq!(example.rp_id, defaults.rp_id);
+    assert_eq!(example.origins, defaults.origins);
+    assert_eq!(example.rate_limits, defaults.rate_limits);
+    assert_eq!(example.database_max_connections, 10);
+}
+
+#[test]
+fn pool_size_and_master_key_are_checked() {
+    let env = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+    for bad in ["0", "1001", "ten"] {
+        let err = Config::load(None, &env("PASSKEYD_DATABASE_MAX_CONNECTIONS", bad)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PASSKEYD_DATABASE_MAX_CONNECTIONS"),
+            "{err}"
+        );
+    }
+    let err = Config::load(None, &env("PASSKEYD_MASTER_KEY", "short")).unwrap_err();
+    assert!(err.to_string().contains("PASSKEYD_MASTER_KEY"), "{err}");
+    // The error never echoes the value.
+    assert!(!err.to_string().contains("short"));
+    let key = "A".repeat(43);
+    let loaded = Config::load(None, &env("PASSKEYD_MASTER_KEY", &key))
+        .unwrap()
+        .config;
+    assert!(loaded.master_key.is_some());
+    assert!(
+        !format!("{loaded:?}").contains(&key),
+        "Debug must not print the key"
+    );
+}
