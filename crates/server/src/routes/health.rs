@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -15,13 +16,31 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-/// The process is up and serving HTTP.
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// The answer of a probe that passed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` (a failed probe is an error answer).
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
-/// The process can do its work: the store answers.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+const OK: Health = Health { status: "ok" };
+
+/// Liveness: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health), (status = "5XX", body = crate::error::ErrorBody)))]
+async fn healthz() -> Json<Health> {
+    Json(OK)
+}
+
+/// Readiness: the process can do its work, because the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, description = "`unavailable`: the store does not answer",
+            body = crate::error::ErrorBody),
+        (status = "5XX", body = crate::error::ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await.map_err(ApiError::Unavailable)?;
-    Ok(Json(json!({ "status": "ok" })))
+    Ok(Json(OK))
 }

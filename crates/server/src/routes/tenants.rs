@@ -3,6 +3,7 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Tenant;
 use crate::state::AppState;
@@ -13,7 +14,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A tenant as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantView {
     /// Its ID.
@@ -29,6 +30,9 @@ pub struct TenantView {
 }
 
 /// The tenant the API key acts for.
+#[utoipa::path(get, path = "/tenant", tag = "tenant",
+    security(("api_key" = [])),
+    responses((status = 200, body = TenantView), (status = "4XX", body = crate::error::ErrorBody)))]
 async fn show(Tenant(tenant): Tenant) -> Json<TenantView> {
     Json(TenantView {
         id: tenant.id.to_string(),

@@ -12,6 +12,7 @@ mod common;
 mod http;
 mod interop;
 mod multinode;
+mod openapi;
 mod peer;
 mod tenancy;
 mod verify_cli;

@@ -184,7 +184,7 @@ impl Node {
         if let Some(url) = database {
             command.env("PASSKEYD_DATABASE_URL", url);
         }
-        let child = command.spawn().unwrap();
+        let mut child = command.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         for _ in 0..200 {
@@ -198,6 +198,8 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        child.kill().unwrap();
+        child.wait().unwrap();
         panic!("passkeyd did not become ready");
     }
 }
@@ -261,8 +263,9 @@ async fn registrations_answered_200_survive_kill_9() {
     let acknowledged = writer.await.unwrap();
     assert!(
         acknowledged.len() >= 3,
-        "only {} registrations before the kill",
-        acknowledged.len()
+        "only {} registrations before the kill on {}",
+        acknowledged.len(),
+        crate::common::backend()
     );
 
     let mut node = Node::start(dir.path(), key.expose(), database.as_deref()).await;

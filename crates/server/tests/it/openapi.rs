@@ -1,0 +1,504 @@
+//! The OpenAPI description at `/openapi.json`: it lists every route the server serves, its
+//! references resolve, its errors are the envelope, and it names every error code.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::common::Server;
+
+/// Every route the server serves, as `(method, path)` with OpenAPI path templates. A new route
+/// belongs here and in the description.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/webauthn/registration/request"),
+    ("post", "/webauthn/registration/response"),
+    ("post", "/webauthn/authentication/request"),
+    ("post", "/webauthn/authentication/response"),
+    ("get", "/users/{userId}"),
+    ("delete", "/users/{userId}"),
+    ("get", "/users/{userId}/credentials"),
+    ("patch", "/credentials/{credentialId}"),
+    ("delete", "/credentials/{credentialId}"),
+    ("post", "/registration-tokens"),
+    ("post", "/tokens/verify"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/tenant"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/"),
+];
+
+/// 200 answers that are JSON without a named schema: a JWK Set (RFC 7517) and this document.
+const FREE_FORM_JSON: &[(&str, &str)] =
+    &[("get", "/.well-known/jwks.json"), ("get", "/openapi.json")];
+
+/// The routes that browsers call with the publishable key; every other keyed route takes only
+/// the secret key.
+const PUBLISHABLE: &[&str] = &[
+    "/webauthn/registration/request",
+    "/webauthn/registration/response",
+    "/webauthn/authentication/request",
+    "/webauthn/authentication/response",
+];
+
+/// The API's own codes and their status (DESIGN.md §5); the verification codes come from
+/// `passkeyd_webauthn::ERROR_CODES`.
+const API_CODES: &[(&str, u16)] = &[
+    ("invalid_request", 400),
+    ("unauthenticated", 401),
+    ("forbidden", 403),
+    ("tenant_mismatch", 403),
+    ("not_found", 404),
+    ("method_not_allowed", 405),
+    ("request_timeout", 408),
+    ("payload_too_large", 413),
+    ("credential_exists", 409),
+    ("user_exists", 409),
+    ("no_credentials", 409),
+    ("counter_regression", 409),
+    ("session_not_found", 400),
+    ("credential_unknown", 400),
+    ("session_expired", 410),
+    ("token_invalid", 401),
+    ("token_expired", 401),
+    ("token_used", 401),
+    ("rate_limited", 429),
+    ("internal", 500),
+    ("unavailable", 503),
+];
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+async fn fetch(server: &Server) -> Value {
+    let response = server
+        .client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.unwrap()
+}
+
+/// Every `(method, path, operation)` of the document.
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if METHODS.contains(&method.as_str()) {
+                found.push((method.clone(), path.clone(), operation));
+            }
+        }
+    }
+    found
+}
+
+fn route_set(routes: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    routes
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect()
+}
+
+/// The schema a `$ref` names, if it is a schema reference that resolves.
+fn referenced_schema<'a>(doc: &'a Value, schema: &Value) -> Option<&'a Value> {
+    let name = schema["$ref"]
+        .as_str()?
+        .strip_prefix("#/components/schemas/")?;
+    doc["components"]["schemas"].get(name)
+}
+
+#[tokio::test]
+async fn document_is_openapi_3_1_with_info() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "passkeyd");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let description = doc["info"]["description"].as_str().unwrap();
+    for needle in [
+        "Backend-mediated",
+        "Browser-direct",
+        "/.well-known/jwks.json",
+        "/tokens/verify",
+        "/registration-tokens",
+        "details.request_id",
+        "notices",
+    ] {
+        assert!(description.contains(needle), "description lacks {needle}");
+    }
+    let mut ids: Vec<&str> = operations(&doc)
+        .iter()
+        .map(|(m, p, op)| {
+            op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{m} {p} has no operationId"))
+        })
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operation IDs are not unique: {ids:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_route_is_described_and_served() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    let described: BTreeSet<_> = operations(&doc)
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let listed = route_set(ROUTES);
+    assert_eq!(
+        described.difference(&listed).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "described but not in the test's list"
+    );
+    assert_eq!(
+        listed.difference(&described).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "served but not described"
+    );
+
+    // Each listed route exists: without a key it is refused or answered, never the fallback's
+    // 404 or a 405.
+    for (method, path) in ROUTES {
+        let concrete = path
+            .replace("{userId}", "someone")
+            .replace("{credentialId}", "AAAA");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let response = server
+            .client
+            .request(method.clone(), server.url(&concrete))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            status != 404 && status != 405,
+            "{method} {concrete} answered {status}: not served"
+        );
+    }
+    server.stop().await;
+}
+
+/// The routes the source registers (`.route("...", get(..).post(..))` outside tests), so a
+/// route added without being listed above (and described) fails here.
+#[test]
+fn the_list_matches_the_routes_in_the_source() {
+    let mut found = BTreeSet::new();
+    for (_, text) in source_files() {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(\"") {
+            rest = &rest[at + ".route(\"".len()..];
+            let end = rest.find('"').unwrap();
+            let path = openapi_template(&rest[..end]);
+            rest = &rest[end..];
+            let stop = [
+                ".route(",
+                ";",
+                "\n}",
+                ".merge(",
+                ".layer(",
+                ".fallback(",
+                ".nest(",
+            ]
+            .iter()
+            .filter_map(|s| rest.find(s))
+            .min()
+            .unwrap_or(rest.len());
+            let call = &rest[..stop];
+            let methods: Vec<&str> = ["get", "post", "put", "patch", "delete"]
+                .into_iter()
+                .filter(|m| {
+                    call.match_indices(&format!("{m}(")).any(|(i, _)| {
+                        i == 0
+                            || !call.as_bytes()[i - 1].is_ascii_alphanumeric()
+                                && call.as_bytes()[i - 1] != b'_'
+                    })
+                })
+                .collect();
+            assert!(!methods.is_empty(), "no method found for {path}: {call}");
+            for method in methods {
+                found.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    let listed = route_set(ROUTES);
+    assert_eq!(
+        found.difference(&listed).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routed in the source but not in ROUTES (list and describe them)"
+    );
+    assert_eq!(
+        listed.difference(&found).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "in ROUTES but not found in the source"
+    );
+}
+
+/// `{user_id}` (axum) as `{userId}` (the API's names).
+fn openapi_template(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    let mut upper = false;
+    for c in path.chars() {
+        match c {
+            '{' => in_param = true,
+            '}' => in_param = false,
+            '_' if in_param => {
+                upper = true;
+                continue;
+            }
+            _ => {}
+        }
+        if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The crate's non-test source: every `.rs` under `src` except `tests.rs` files, each cut at
+/// its first `#[cfg(test)]`.
+fn source_files() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap().to_owned();
+                out.push((path.display().to_string(), code));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    assert!(!out.is_empty());
+    out
+}
+
+#[tokio::test]
+async fn bodies_reference_schemas_and_errors_are_the_envelope() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    let error_body = &doc["components"]["schemas"]["ErrorBody"];
+    for field in ["code", "message", "details", "notices"] {
+        assert!(
+            error_body["properties"].get(field).is_some(),
+            "ErrorBody lacks {field}: {error_body}"
+        );
+    }
+    let free_form = route_set(FREE_FORM_JSON);
+
+    for (method, path, operation) in operations(&doc) {
+        let name = format!("{method} {path}");
+        if let Some(body) = operation.get("requestBody") {
+            let schema = &body["content"]["application/json"]["schema"];
+            assert!(
+                referenced_schema(&doc, schema).is_some(),
+                "{name}: request body {schema} is not a known schema"
+            );
+        }
+
+        let responses = operation["responses"].as_object().unwrap();
+        if let Some(ok) = responses.get("200") {
+            let content = ok["content"].as_object().unwrap();
+            if let Some(json) = content.get("application/json") {
+                let schema = &json["schema"];
+                if free_form.contains(&(method.clone(), path.clone())) {
+                    assert_eq!(schema["type"], "object", "{name}");
+                } else {
+                    assert!(
+                        referenced_schema(&doc, schema).is_some(),
+                        "{name}: 200 answer {schema} is not a known schema"
+                    );
+                }
+            } else {
+                assert!(
+                    content.keys().all(|t| t.starts_with("text/")),
+                    "{name}: 200 answer is neither JSON nor text"
+                );
+            }
+        } else {
+            assert!(responses.contains_key("204"), "{name} documents no success");
+        }
+
+        for class in ['4', '5'] {
+            assert!(
+                responses.keys().any(|s| s.starts_with(class)),
+                "{name} documents no {class}xx answer"
+            );
+        }
+        for (status, response) in responses {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{name} {status}"
+                );
+            }
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn security_schemes_are_the_two_keys() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    let schemes = &doc["components"]["securitySchemes"];
+    for (name, prefix) in [("api_key", "sk_"), ("publishable_key", "pk_")] {
+        let scheme = &schemes[name];
+        assert_eq!(scheme["type"], "apiKey", "{name}");
+        assert_eq!(scheme["in"], "header", "{name}");
+        assert_eq!(scheme["name"], "X-Api-Key", "{name}");
+        assert!(
+            scheme["description"].as_str().unwrap().contains(prefix),
+            "{name}"
+        );
+    }
+
+    let public = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/",
+        "/.well-known/jwks.json",
+    ];
+    for (method, path, operation) in operations(&doc) {
+        let name = format!("{method} {path}");
+        let mut named: Vec<&str> = operation["security"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .flat_map(|requirement| requirement.as_object().unwrap().keys())
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        named.sort_unstable();
+        let expected: &[&str] = if public.contains(&path.as_str()) {
+            &[]
+        } else if PUBLISHABLE.contains(&path.as_str()) {
+            &["api_key", "publishable_key"]
+        } else {
+            &["api_key"]
+        };
+        assert_eq!(named, expected, "{name}");
+        let tenant_header = operation["parameters"].as_array().is_some_and(|params| {
+            params.iter().any(|p| {
+                p["name"] == "X-Tenant-ID" && p["in"] == "header" && p["required"] == false
+            })
+        });
+        assert_eq!(tenant_header, !expected.is_empty(), "{name}: X-Tenant-ID");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn description_lists_every_error_code_with_its_status() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    let description = doc["info"]["description"].as_str().unwrap();
+    let row = |code: &str, status: u16| format!("| `{code}` | {status} |");
+
+    for (code, status) in API_CODES {
+        assert!(description.contains(&row(code, *status)), "{code} {status}");
+    }
+    for code in passkeyd_webauthn::ERROR_CODES {
+        let expected = if *code == "credential_excluded" {
+            format!("{} answered as `credential_exists` |", row(code, 409))
+        } else {
+            row(code, 400)
+        };
+        assert!(description.contains(&expected), "{code}: {expected}");
+    }
+
+    // Codes written in the source, so a new one cannot go undocumented: the string codes of
+    // `ApiError::{BadRequest, Conflict, Token}` anywhere, and every code `error.rs` maps to.
+    let mut in_source = BTreeSet::new();
+    for (file, text) in source_files() {
+        for variant in ["BadRequest(", "Conflict(", "Token("] {
+            let needle = format!("ApiError::{variant}");
+            for (at, _) in text.match_indices(&needle) {
+                let rest = text[at + needle.len()..].trim_start();
+                if let Some(literal) = rest.strip_prefix('"') {
+                    in_source.insert(literal[..literal.find('"').unwrap()].to_owned());
+                }
+            }
+        }
+        if file.ends_with("/src/error.rs") {
+            for (at, _) in text.match_indices("=> \"") {
+                let literal = &text[at + 4..];
+                let code = &literal[..literal.find('"').unwrap()];
+                if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    in_source.insert(code.to_owned());
+                }
+            }
+        }
+    }
+    assert!(in_source.contains("token_used") && in_source.contains("method_not_allowed"));
+    for code in &in_source {
+        assert!(
+            description.contains(&format!("| `{code}` | ")),
+            "{code} (from the source) is not in the description"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_reference_resolves() {
+    fn walk<'a>(value: &'a Value, refs: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    refs.push(r);
+                }
+                map.values().for_each(|v| walk(v, refs));
+            }
+            Value::Array(list) => list.iter().for_each(|v| walk(v, refs)),
+            _ => {}
+        }
+    }
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    let mut refs = Vec::new();
+    walk(&doc, &mut refs);
+    assert!(refs.len() > 20, "{refs:?}");
+    for r in refs {
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{r} is not local"));
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    server.stop().await;
+}
