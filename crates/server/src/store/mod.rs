@@ -13,6 +13,7 @@ use crate::api_keys::ApiKeyKind;
 use crate::config::Config;
 use crate::tenant::TenantId;
 
+pub mod postgres;
 pub mod sqlite;
 
 /// A tenant as stored.
@@ -270,7 +271,8 @@ pub enum StoreError {
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The database could not be reached or opened.
+    /// The database could not be reached or opened (PostgreSQL: refused the connection, or
+    /// was still unreachable when the startup timeout ran out).
     #[error("cannot open the database: {0}")]
     Connect(#[source] sqlx::Error),
     /// The data directory could not be created.
@@ -284,9 +286,6 @@ pub enum OpenError {
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
-    /// The URL names a backend this build cannot use.
-    #[error("{0} databases are not supported yet; use sqlite://PATH")]
-    Unsupported(&'static str),
 }
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.
@@ -480,14 +479,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
 /// Opens the store named by the configuration, creating the data directory and running the
 /// embedded migrations.
+///
+/// `postgres://` and `postgresql://` URLs open the PostgreSQL store, which waits (up to
+/// [`postgres::PostgresOptions::startup_timeout`]) for a server that is not reachable yet;
+/// anything else is SQLite. The data directory is created either way: it also holds the
+/// master key file.
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
     let url = config.database_url.expose();
-    if url.starts_with("postgres") {
-        return Err(OpenError::Unsupported("PostgreSQL"));
-    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| OpenError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = postgres::PostgresOptions::default();
+        return Ok(Arc::new(postgres::PostgresStore::open(url, options).await?));
+    }
     Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
 }

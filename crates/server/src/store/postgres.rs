@@ -1,0 +1,817 @@
+//! The PostgreSQL store: one database shared by several nodes.
+//!
+//! It behaves as the SQLite store does (same schema, same errors, same `Conflict` names); what
+//! differs is that several processes write at once, so every rule that must hold across nodes
+//! is one statement or one transaction the server enforces: a session is taken by one
+//! `DELETE ... RETURNING`, a sign-count update is a compare-and-set `UPDATE`, and bootstrap
+//! inserts use `ON CONFLICT DO NOTHING`.
+//!
+//! Opening does not need the server to be up: the pool connects lazily, and only the migrations
+//! wait (retrying for [`PostgresOptions::startup_timeout`]) until it answers. Afterwards
+//! [`Store::ping`] fails while the server is unreachable, which is what `/readyz` reports.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use self::rows::{ApiKeyRow, AuditRow, CredentialRow, SigningKeyRow, TenantRow, UserRow};
+use super::{
+    ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
+    RegistrationToken, Session, SessionKind, SigningKeyRecord, Store, StoreError, Tenant,
+    TenantUpdate, User,
+};
+use crate::tenant::TenantId;
+
+mod migrate;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+/// The pool size used until it becomes a configuration setting.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// How the PostgreSQL store connects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// The most connections the pool keeps open.
+    pub max_connections: u32,
+    /// How long a query waits for a connection (or for one to be made) before failing; while
+    /// the server is unreachable, `ping` fails after this long.
+    pub acquire_timeout: Duration,
+    /// How long opening keeps retrying while the server cannot be reached.
+    pub startup_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: Duration::from_secs(5),
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Opens a pool on `url` (`postgres://` or `postgresql://`) and runs the migrations,
+    /// waiting up to `options.startup_timeout` for the server to become reachable.
+    ///
+    /// Fails at once on errors that waiting cannot fix (a malformed URL, refused credentials,
+    /// a missing database, a migration that does not apply).
+    pub async fn open(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
+        let mut connect = PgConnectOptions::from_str(url).map_err(OpenError::Connect)?;
+        // Name the connections in pg_stat_activity, unless the URL (or PGAPPNAME) does.
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("passkeyd");
+        }
+        Self::open_with(connect, options).await
+    }
+
+    async fn open_with(
+        connect: PgConnectOptions,
+        options: PostgresOptions,
+    ) -> Result<Self, OpenError> {
+        // Lazy: no connection is made here, so an unreachable server fails queries (and
+        // readiness), not the start.
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect.clone());
+        migrate::migrate(&connect, options).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// A 32-byte hash column.
+fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("hash column is not 32 bytes"))
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e)
+}
+
+/// A stored value this code cannot read: reported as a backend failure, since no request can fix it.
+fn corrupt<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> StoreError {
+    StoreError::Backend(sqlx::Error::Decode(e.into()))
+}
+
+/// Maps a write's error: a UNIQUE violation is `conflict`, a foreign-key violation means the
+/// parent (the tenant) does not exist.
+fn write_error(e: sqlx::Error, conflict: &'static str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(conflict);
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::NotFound;
+        }
+    }
+    StoreError::Backend(e)
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(sqlx::Error::Encode(e.into())))
+}
+
+/// `NotFound` when a statement touched no row.
+fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+fn session_kind(stored: &str) -> Result<SessionKind, StoreError> {
+    match stored {
+        "registration" => Ok(SessionKind::Registration),
+        "authentication" => Ok(SessionKind::Authentication),
+        _ => Err(corrupt("ceremony_sessions.kind")),
+    }
+}
+
+const TENANT_COLUMNS: &str = "id, name, rp_id, rp_name, origins, settings, created_at";
+const API_KEY_COLUMNS: &str =
+    "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
+const USER_COLUMNS: &str = "id, user_handle, name, display_name, failed_attempts, created_at";
+const CREDENTIAL_COLUMNS: &str = "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
+     backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \
+     attestation_object, friendly_name, created_at, last_used_at";
+const SIGNING_KEY_COLUMNS: &str =
+    "kid, algorithm, public_jwk, sealed_private_key, created_at, retired_at";
+
+// Text sort keys use `COLLATE "C"` (byte order, as SQLite's BINARY) so that listings come out in
+// the same order whatever collation the database was created with.
+
+impl PostgresStore {
+    async fn insert_tenant_with(
+        &self,
+        tenant: &Tenant,
+        or_ignore: bool,
+    ) -> Result<u64, StoreError> {
+        let conflict = if or_ignore {
+            " ON CONFLICT (id) DO NOTHING"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7){conflict}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(tenant.id.as_str())
+            .bind(&tenant.name)
+            .bind(&tenant.rp_id)
+            .bind(&tenant.rp_name)
+            .bind(json(&tenant.origins)?)
+            .bind(json(&tenant.settings)?)
+            .bind(tenant.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| write_error(e, "tenant_exists"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_api_key_with(
+        &self,
+        tenant: &TenantId,
+        key: &NewApiKey,
+        or_ignore: bool,
+    ) -> Result<u64, StoreError> {
+        let conflict = if or_ignore {
+            " ON CONFLICT (prefix) DO NOTHING"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7){conflict}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(&key.id)
+            .bind(tenant.as_str())
+            .bind(key.kind.as_str())
+            .bind(&key.prefix)
+            .bind(key.key_hash.as_slice())
+            .bind(&key.label)
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| write_error(e, "api_key_exists"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// One user by a unique column.
+    async fn user_where(
+        &self,
+        tenant: &TenantId,
+        condition: &str,
+        key: UserKey<'_>,
+    ) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {condition}");
+        let query = sqlx::query_as::<_, UserRow>(&sql).bind(tenant.as_str());
+        let query = match key {
+            UserKey::Text(text) => query.bind(text),
+            UserKey::Bytes(bytes) => query.bind(bytes),
+        };
+        query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .map(User::from)
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+/// The value a user is looked up by, bound with its column's type.
+#[derive(Clone, Copy)]
+enum UserKey<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn count_tenants(&self) -> Result<u64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.insert_tenant_with(tenant, false).await.map(drop)
+    }
+
+    async fn insert_tenant_if_absent(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+        Ok(self.insert_tenant_with(tenant, true).await? == 1)
+    }
+
+    async fn tenant(&self, tenant: &TenantId) -> Result<Tenant, StoreError> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+        sqlx::query_as::<_, TenantRow>(&sql)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id COLLATE \"C\"");
+        sqlx::query_as::<_, TenantRow>(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(Tenant::try_from)
+            .collect()
+    }
+
+    async fn update_tenant(
+        &self,
+        tenant: &TenantId,
+        update: &TenantUpdate,
+    ) -> Result<Tenant, StoreError> {
+        let origins = update.origins.as_ref().map(json).transpose()?;
+        let sql = format!(
+            "UPDATE tenants SET name = COALESCE($1, name), rp_id = COALESCE($2, rp_id), \
+             rp_name = COALESCE($3, rp_name), origins = COALESCE($4, origins) \
+             WHERE id = $5 RETURNING {TENANT_COLUMNS}"
+        );
+        sqlx::query_as::<_, TenantRow>(&sql)
+            .bind(&update.name)
+            .bind(&update.rp_id)
+            .bind(&update.rp_name)
+            .bind(origins)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Tenant, StoreError> {
+        let sql =
+            format!("UPDATE tenants SET settings = $1 WHERE id = $2 RETURNING {TENANT_COLUMNS}");
+        sqlx::query_as::<_, TenantRow>(&sql)
+            .bind(json(settings)?)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn insert_api_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<(), StoreError> {
+        self.insert_api_key_with(tenant, key, false).await.map(drop)
+    }
+
+    async fn insert_api_key_if_absent(
+        &self,
+        tenant: &TenantId,
+        key: &NewApiKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.insert_api_key_with(tenant, key, true).await? == 1)
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<ApiKey, StoreError> {
+        // Not tenant-scoped on purpose: this lookup is how a request's tenant is found.
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
+        sqlx::query_as::<_, ApiKeyRow>(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 \
+             ORDER BY created_at DESC, prefix COLLATE \"C\""
+        );
+        sqlx::query_as::<_, ApiKeyRow>(&sql)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(ApiKey::try_from)
+            .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) \
+             WHERE tenant_id = $2 AND prefix = $3",
+        )
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(prefix)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<User, StoreError> {
+        self.user_where(tenant, "id = $2", UserKey::Text(user_id))
+            .await
+    }
+
+    async fn user_by_name(&self, tenant: &TenantId, name: &str) -> Result<User, StoreError> {
+        self.user_where(tenant, "name = $2", UserKey::Text(name))
+            .await
+    }
+
+    async fn user_by_handle(&self, tenant: &TenantId, handle: &[u8]) -> Result<User, StoreError> {
+        self.user_where(tenant, "user_handle = $2", UserKey::Bytes(handle))
+            .await
+    }
+
+    async fn delete_user(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
+        // The credentials go with the user (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn credentials(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Vec<Credential>, StoreError> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = $1 AND user_id = $2 \
+             ORDER BY created_at, id"
+        );
+        sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(Credential::try_from)
+            .collect()
+    }
+
+    async fn credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Credential, StoreError> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = $1 AND id = $2"
+        );
+        sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn insert_registration(
+        &self,
+        tenant: &TenantId,
+        registration: &NewRegistration,
+    ) -> Result<(), StoreError> {
+        let user = &registration.user;
+        let c = &registration.credential;
+        // READ COMMITTED is enough: a concurrent insert of the same user makes this one wait
+        // for it and then do nothing, and the SELECT below (a new snapshot) sees the winner's
+        // row. On any error below, the transaction is rolled back when `tx` drops (Postgres
+        // has aborted it anyway).
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(&user.id)
+        .bind(&user.user_handle)
+        .bind(&user.name)
+        .bind(&user.display_name)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_error(e, "user_name_taken"))?;
+        let (handle,): (Vec<u8>,) =
+            sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(&user.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if handle != user.user_handle {
+            return Err(StoreError::Conflict("user_changed"));
+        }
+        let sql = format!(
+            "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        );
+        sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(&c.id)
+            .bind(&user.id)
+            .bind(&c.public_key)
+            .bind(c.algorithm)
+            .bind(i64::from(c.sign_count))
+            .bind(c.uv_initialized)
+            .bind(c.backup_eligible)
+            .bind(c.backup_state)
+            .bind(json(&c.transports)?)
+            .bind(&c.aaguid)
+            .bind(&c.attestation_format)
+            .bind(&c.attestation_type)
+            .bind(&c.attestation_object)
+            .bind(&c.friendly_name)
+            .bind(c.created_at)
+            .bind(c.last_used_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error(e, "credential_exists"))?;
+        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn record_credential_use(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        update: &CredentialUse,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Compare-and-set: a concurrent update of the same row makes this one wait, and
+        // Postgres then re-checks `sign_count = $7` against the committed row, so of several
+        // assertions verified against the same count only the first applies.
+        let user: Option<(String,)> = sqlx::query_as(
+            "UPDATE credentials SET sign_count = $1, backup_eligible = $2, backup_state = $3, \
+             last_used_at = $4 WHERE tenant_id = $5 AND id = $6 AND sign_count = $7 \
+             RETURNING user_id",
+        )
+        .bind(i64::from(update.sign_count))
+        .bind(update.backup_eligible)
+        .bind(update.backup_state)
+        .bind(update.at)
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .bind(i64::from(update.expected_sign_count))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some((user_id,)) = user else {
+            return Err(StoreError::Conflict("counter_changed"));
+        };
+        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn rename_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        name: Option<&str>,
+    ) -> Result<Credential, StoreError> {
+        let sql = format!(
+            "UPDATE credentials SET friendly_name = $1 WHERE tenant_id = $2 AND id = $3 \
+             RETURNING {CREDENTIAL_COLUMNS}"
+        );
+        sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(name)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    async fn delete_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError> {
+        // One statement: concurrent failures each add one.
+        let count: Option<(i64,)> = sqlx::query_as(
+            "UPDATE users SET failed_attempts = failed_attempts + 1 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING failed_attempts",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (count,) = count.ok_or(StoreError::NotFound)?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ceremony_sessions (id, tenant_id, kind, state, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id.as_slice())
+        .bind(tenant.as_str())
+        .bind(session.kind.as_str())
+        .bind(&session.state)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error(e, "session_exists"))?;
+        Ok(())
+    }
+
+    async fn take_session(&self, tenant: &TenantId, id: &[u8; 32]) -> Result<Session, StoreError> {
+        // One statement: of several concurrent finishes (on any node), the first to lock the
+        // row deletes it and the others find nothing.
+        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
+            "DELETE FROM ceremony_sessions WHERE tenant_id = $1 AND id = $2 \
+             RETURNING id, kind, state, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
+        Ok(Session {
+            id: hash32(id)?,
+            kind: session_kind(&kind)?,
+            state,
+            expires_at,
+        })
+    }
+
+    async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut swept = 0;
+        for table in [
+            "ceremony_sessions",
+            "registration_tokens",
+            "redeemed_tokens",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE expires_at < $1");
+            swept += sqlx::query(&sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        Ok(swept)
+    }
+
+    async fn insert_registration_token(
+        &self,
+        tenant: &TenantId,
+        token: &RegistrationToken,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO registration_tokens \
+             (id, tenant_id, user_id, user_name, display_name, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token.id.as_slice())
+        .bind(tenant.as_str())
+        .bind(&token.user_id)
+        .bind(&token.user_name)
+        .bind(&token.display_name)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error(e, "registration_token_exists"))?;
+        Ok(())
+    }
+
+    async fn take_registration_token(
+        &self,
+        tenant: &TenantId,
+        id: &[u8; 32],
+    ) -> Result<RegistrationToken, StoreError> {
+        // One statement, as in `take_session`: the token is used once.
+        let row: Option<(Vec<u8>, String, String, String, i64)> = sqlx::query_as(
+            "DELETE FROM registration_tokens WHERE tenant_id = $1 AND id = $2 \
+             RETURNING id, user_id, user_name, display_name, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (id, user_id, user_name, display_name, expires_at) = row.ok_or(StoreError::NotFound)?;
+        Ok(RegistrationToken {
+            id: hash32(id)?,
+            user_id,
+            user_name,
+            display_name,
+            expires_at,
+        })
+    }
+
+    async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 \
+             ORDER BY created_at DESC, kid COLLATE \"C\""
+        );
+        Ok(sqlx::query_as::<_, SigningKeyRow>(&sql)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(SigningKeyRecord::from)
+            .collect())
+    }
+
+    async fn insert_signing_key(
+        &self,
+        tenant: &TenantId,
+        key: &SigningKeyRecord,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO signing_keys (tenant_id, {SIGNING_KEY_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        );
+        sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.public_jwk)
+            .bind(&key.sealed_private_key)
+            .bind(key.created_at)
+            .bind(key.retired_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| write_error(e, "signing_key_exists"))?;
+        Ok(())
+    }
+
+    async fn redeem_token(
+        &self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: of concurrent redemptions, one inserts and the others do nothing.
+        let done = sqlx::query(
+            "INSERT INTO redeemed_tokens (tenant_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, jti) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_audit_event(
+        &self,
+        tenant: &TenantId,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events \
+             (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(tenant.as_str())
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.subject)
+        .bind(&event.outcome)
+        .bind(json(&event.details)?)
+        .bind(&event.ip)
+        .bind(&event.request_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit_events(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor, action, subject, outcome, details, ip, request_id \
+             FROM audit_events WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(AuditEvent::try_from)
+        .collect()
+    }
+}

@@ -1,0 +1,186 @@
+//! Row types: what a query returns, before it is checked into the store's types.
+
+use sqlx::FromRow;
+
+use super::{corrupt, StoreError};
+use crate::api_keys::ApiKeyKind;
+use crate::store::{ApiKey, AuditEvent, Credential, SigningKeyRecord, Tenant, User};
+use crate::tenant::TenantId;
+
+#[derive(FromRow)]
+pub(super) struct TenantRow {
+    id: String,
+    name: String,
+    rp_id: String,
+    rp_name: String,
+    origins: String,
+    settings: String,
+    created_at: i64,
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+
+    fn try_from(row: TenantRow) -> Result<Self, StoreError> {
+        Ok(Tenant {
+            id: TenantId::parse(&row.id).map_err(corrupt)?,
+            name: row.name,
+            rp_id: row.rp_id,
+            rp_name: row.rp_name,
+            origins: serde_json::from_str(&row.origins).map_err(corrupt)?,
+            settings: serde_json::from_str(&row.settings).map_err(corrupt)?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct ApiKeyRow {
+    id: String,
+    tenant_id: String,
+    kind: String,
+    prefix: String,
+    key_hash: Vec<u8>,
+    label: Option<String>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(row: ApiKeyRow) -> Result<Self, StoreError> {
+        Ok(ApiKey {
+            id: row.id,
+            tenant_id: TenantId::parse(&row.tenant_id).map_err(corrupt)?,
+            kind: ApiKeyKind::from_stored(&row.kind).ok_or_else(|| corrupt("api_keys.kind"))?,
+            prefix: row.prefix,
+            key_hash: row.key_hash,
+            label: row.label,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct UserRow {
+    id: String,
+    user_handle: Vec<u8>,
+    name: String,
+    display_name: String,
+    failed_attempts: i64,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            user_handle: row.user_handle,
+            name: row.name,
+            display_name: row.display_name,
+            failed_attempts: u32::try_from(row.failed_attempts).unwrap_or(u32::MAX),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct CredentialRow {
+    id: Vec<u8>,
+    user_id: String,
+    public_key: Vec<u8>,
+    algorithm: i64,
+    sign_count: i64,
+    uv_initialized: bool,
+    backup_eligible: bool,
+    backup_state: bool,
+    transports: String,
+    aaguid: Vec<u8>,
+    attestation_format: String,
+    attestation_type: String,
+    attestation_object: Vec<u8>,
+    friendly_name: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<CredentialRow> for Credential {
+    type Error = StoreError;
+
+    fn try_from(row: CredentialRow) -> Result<Self, StoreError> {
+        Ok(Credential {
+            id: row.id,
+            user_id: row.user_id,
+            public_key: row.public_key,
+            algorithm: row.algorithm,
+            sign_count: u32::try_from(row.sign_count).map_err(corrupt)?,
+            uv_initialized: row.uv_initialized,
+            backup_eligible: row.backup_eligible,
+            backup_state: row.backup_state,
+            transports: serde_json::from_str(&row.transports).map_err(corrupt)?,
+            aaguid: row.aaguid,
+            attestation_format: row.attestation_format,
+            attestation_type: row.attestation_type,
+            attestation_object: row.attestation_object,
+            friendly_name: row.friendly_name,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct SigningKeyRow {
+    kid: String,
+    algorithm: String,
+    public_jwk: String,
+    sealed_private_key: Vec<u8>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(row: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: row.kid,
+            algorithm: row.algorithm,
+            public_jwk: row.public_jwk,
+            sealed_private_key: row.sealed_private_key,
+            created_at: row.created_at,
+            retired_at: row.retired_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: Option<String>,
+    outcome: String,
+    details: String,
+    ip: Option<String>,
+    request_id: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        Ok(AuditEvent {
+            id: row.id,
+            at: row.at,
+            actor: row.actor,
+            action: row.action,
+            subject: row.subject,
+            outcome: row.outcome,
+            details: serde_json::from_str(&row.details).map_err(corrupt)?,
+            ip: row.ip,
+            request_id: row.request_id,
+        })
+    }
+}
