@@ -143,6 +143,9 @@ struct RegistrationState {
     user_verification: UserVerificationRequirement,
     algorithms: Vec<i64>,
     exclude: Vec<String>,
+    /// Whether the user existed at begin (absent in sessions stored by older versions).
+    #[serde(default)]
+    existing_user: bool,
 }
 
 /// What the finish checks an authentication against.
@@ -267,6 +270,7 @@ pub async fn begin_registration(
         }
         check_budget(user, settings)?;
     }
+    let existing_user = existing.is_some();
     let (user_id, user_handle, user_name, display_name, exclude) = match existing {
         Some(user) => {
             let exclude = state
@@ -345,6 +349,7 @@ pub async fn begin_registration(
             .iter()
             .map(|c| base64url_encode(&c.id.0))
             .collect(),
+        existing_user,
     };
     let token = store_session(state, ctx, SessionKind::Registration, &session).await?;
     Ok(Begun {
@@ -515,8 +520,19 @@ async fn finish_registration_inner(
     audit.subject(format!("user:{}", session.user_id));
     let tenant = &ctx.tenant.id;
     let existing = optional(state.store.user(tenant, &session.user_id).await)?;
-    if let Some(user) = &existing {
-        check_budget(user, &ctx.settings)?;
+    match &existing {
+        // Deleted since the begin: a finish must not bring the user back.
+        None if session.existing_user => return Err(ApiError::NotFound),
+        // Created (or re-created) by another request since the begin: the authenticator was
+        // given another user handle than the user's, so the passkey could never sign in.
+        Some(user) if user.user_handle != decode_stored(&session.user_handle)? => {
+            return Err(ApiError::Conflict(
+                "user_exists",
+                "the user was created by another request meanwhile; begin again",
+            ))
+        }
+        Some(user) => check_budget(user, &ctx.settings)?,
+        None => {}
     }
 
     let result = RegistrationResponseJson::from_json(response).and_then(|parsed| {
@@ -713,10 +729,20 @@ pub async fn begin_authentication(
                     "this user has no credentials",
                 ));
             }
-            options.allow_credentials = credentials
-                .into_iter()
-                .map(|c| PublicKeyCredentialDescriptor::new(c.id, c.transports))
+            session.allow = credentials
+                .iter()
+                .map(|c| base64url_encode(&c.id))
                 .collect();
+            // Public route: the browser gets no allowCredentials, exactly as for an unknown
+            // name, so the options do not tell who has an account (SECURITY.md case 52); the
+            // finish still accepts only this user's credentials. The app's backend (secret
+            // key) gets the list, which non-discoverable credentials need.
+            if ctx.secret {
+                options.allow_credentials = credentials
+                    .into_iter()
+                    .map(|c| PublicKeyCredentialDescriptor::new(c.id, c.transports))
+                    .collect();
+            }
             session.user_id = Some(user.id);
         }
         Some(None) if ctx.secret => return Err(ApiError::NotFound),
@@ -746,11 +772,6 @@ pub async fn begin_authentication(
     }
     session.user_verification = options.user_verification;
     session.challenge = base64url_encode(&challenge);
-    session.allow = options
-        .allow_credentials
-        .iter()
-        .map(|c| base64url_encode(&c.id.0))
-        .collect();
     let token = store_session(state, ctx, SessionKind::Authentication, &session).await?;
     Ok(Begun {
         session: token,

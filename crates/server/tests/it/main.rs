@@ -6,9 +6,11 @@
 )]
 
 mod bootstrap;
+mod browser_direct;
 mod ceremonies;
 mod cli;
 mod common;
+mod errors;
 mod http;
 mod interop;
 mod multinode;
