@@ -733,23 +733,23 @@ pub async fn begin_authentication(
                 .iter()
                 .map(|c| base64url_encode(&c.id))
                 .collect();
-            // Public route: the browser gets no allowCredentials, exactly as for an unknown
-            // name, so the options do not tell who has an account (SECURITY.md case 52); the
-            // finish still accepts only this user's credentials. The app's backend (secret
-            // key) gets the list, which non-discoverable credentials need.
-            if ctx.secret {
-                options.allow_credentials = credentials
+            options.allow_credentials = if credentials.is_empty() {
+                // A public route answers for a user without passkeys as for an unknown name.
+                decoy_credentials(state, ctx, &user.name)
+            } else {
+                credentials
                     .into_iter()
                     .map(|c| PublicKeyCredentialDescriptor::new(c.id, c.transports))
-                    .collect();
-            }
+                    .collect()
+            };
             session.user_id = Some(user.id);
         }
         Some(None) if ctx.secret => return Err(ApiError::NotFound),
         Some(None) => {
-            // Public route: answer as for a known user with discoverable credentials, so the
-            // answer does not tell who has an account; the finish will fail.
+            // Public route: answer as for a known user, with a decoy credential, so the answer
+            // does not tell who has an account (SECURITY.md case 52); the finish will fail.
             if let SignInHint::UserName(name) | SignInHint::UserId(name) = hint {
+                options.allow_credentials = decoy_credentials(state, ctx, &name);
                 session.user_name = Some(name);
             }
         }
@@ -947,6 +947,28 @@ async fn finish_authentication_inner(
         counter_regressed: verified.counter_regressed,
         token,
     })
+}
+
+/// The `allowCredentials` a public route shows for a name with no passkeys: one credential ID
+/// derived from the name under the master key, so it is the same on every request and every
+/// node (a list that changed between requests would itself tell the name is unknown), yet
+/// nobody without the master key can tell it from a real one. Real users keep their real list,
+/// which security keys without discoverable credentials need.
+fn decoy_credentials(
+    state: &AppState,
+    ctx: &Context,
+    name: &str,
+) -> Vec<PublicKeyCredentialDescriptor> {
+    let mut message = ctx.tenant.id.as_str().as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(name.as_bytes());
+    let id = state
+        .master_key
+        .mac("passkeyd decoy credential v1", &message);
+    vec![PublicKeyCredentialDescriptor::new(
+        id.to_vec(),
+        vec!["hybrid".to_owned(), "internal".to_owned()],
+    )]
 }
 
 /// `Ok(None)` for a missing row.

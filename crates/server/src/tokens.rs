@@ -170,6 +170,25 @@ impl PartialEq for MasterKey {
 impl Eq for MasterKey {}
 
 impl MasterKey {
+    /// A MAC of `message` under a key derived from this one for `purpose` (HMAC-SHA256 twice:
+    /// the purpose keys the first, so values made for different purposes never coincide).
+    /// For values that must be unpredictable without the master key but stable across nodes
+    /// and restarts, such as decoy credential IDs.
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.0),
+            purpose.as_bytes(),
+        );
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            message,
+        );
+        let mut out = [0; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// Parses a key given as text (`PASSKEYD_MASTER_KEY`): exactly 32 bytes as base64url without
     /// padding; surrounding whitespace is ignored.
     pub fn from_base64url(text: &str) -> Result<Self, TokenError> {

@@ -605,3 +605,14 @@ fn signing_algorithm_names() {
         assert_eq!(SigningAlgorithm::parse(unknown), None);
     }
 }
+
+#[test]
+fn macs_are_stable_and_separated_by_purpose_and_key() {
+    let a = master();
+    let b = master();
+    assert_ne!(a, b, "master() makes a fresh key");
+    assert_eq!(a.mac("decoy", b"alice"), a.mac("decoy", b"alice"));
+    assert_ne!(a.mac("decoy", b"alice"), a.mac("decoy", b"alicf"));
+    assert_ne!(a.mac("decoy", b"alice"), a.mac("other", b"alice"));
+    assert_ne!(a.mac("decoy", b"alice"), b.mac("decoy", b"alice"));
+}

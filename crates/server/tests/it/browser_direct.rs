@@ -10,7 +10,7 @@ use passkeyd::api_keys::{ApiKeyKind, ApiKeySecret};
 use passkeyd::bootstrap::new_key_record;
 use passkeyd::settings::TenantSettings;
 use passkeyd::tenant::TenantId;
-use passkeyd_webauthn::json::base64url_encode;
+use passkeyd_webauthn::json::{base64url_decode, base64url_encode};
 use passkeyd_webauthn::test_util::Credential;
 use reqwest::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -844,14 +844,35 @@ async fn the_browser_cannot_tell_unknown_user_names_from_known_ones() {
     let (_, known) = begin("alice").await;
     let (_, unknown) = begin("nobody").await;
     let (_, no_passkeys) = begin("bob").await;
-    assert_eq!(shape(&known), shape(&unknown));
-    assert_eq!(shape(&no_passkeys), shape(&unknown));
-    assert!(
-        unknown["allowCredentials"]
+    // The same shape: one credential each; a real one for Alice (security keys without
+    // discoverable credentials need it), a decoy for the others, the same on every request.
+    let ids = |options: &Value| -> Vec<Value> {
+        options["allowCredentials"]
             .as_array()
-            .is_none_or(Vec::is_empty),
-        "{unknown}"
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&known), vec![json!(base64url_encode(&alice.id))]);
+    for options in [&unknown, &no_passkeys] {
+        assert_eq!(ids(options).len(), 1, "{options}");
+        let decoy = base64url_decode(ids(options)[0].as_str().unwrap()).unwrap();
+        assert_eq!(decoy.len(), 32);
+    }
+    assert_eq!(
+        ids(&begin("nobody").await.1),
+        ids(&unknown),
+        "a decoy is stable"
     );
+    assert_ne!(ids(&no_passkeys), ids(&unknown), "and differs by name");
+    for options in [&known, &unknown, &no_passkeys] {
+        let mut shape = shape(options);
+        shape["allowCredentials"] = json!(null);
+        let mut reference = self::shape(&known);
+        reference["allowCredentials"] = json!(null);
+        assert_eq!(shape, reference);
+    }
 
     // The finish fails the same way for the unknown name and for a known one, whoever's valid
     // passkey is presented.
