@@ -21,6 +21,18 @@ pub fn router() -> Router<AppState> {
         .route("/users/{user_id}/credentials", get(credentials))
 }
 
+/// A user ID from the path. One that no user can have (too long, control characters: which
+/// PostgreSQL could not even compare) is simply not found.
+fn user_path(user_id: &str) -> Result<&str, ApiError> {
+    if user_id.is_empty()
+        || user_id.len() > crate::ceremony::MAX_USER_ID_BYTES
+        || user_id.chars().any(char::is_control)
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok(user_id)
+}
+
 /// A user as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -60,7 +72,7 @@ pub async fn show(
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let tenant = &caller.tenant;
-    let user = state.store.user(&tenant.id, &user_id).await?;
+    let user = state.store.user(&tenant.id, user_path(&user_id)?).await?;
     let count = state.store.credentials(&tenant.id, &user.id).await?.len();
     Ok(Json(UserView {
         user_handle: passkeyd_webauthn::json::base64url_encode(&user.user_handle),
@@ -88,7 +100,10 @@ pub async fn remove(
     let tenant = &caller.tenant;
     let mut audit = Audit::new(&tenant.id, &caller.actor(), "user.delete", ip.0, request_id);
     audit.subject(format!("user:{user_id}"));
-    let result = state.store.delete_user(&tenant.id, &user_id).await;
+    let result = match user_path(&user_id) {
+        Ok(user_id) => state.store.delete_user(&tenant.id, user_id).await,
+        Err(_) => Err(crate::store::StoreError::NotFound),
+    };
     let result = result.map_err(ApiError::from);
     audit
         .finish(
@@ -110,7 +125,7 @@ pub async fn credentials(
     Path(user_id): Path<String>,
 ) -> Result<Json<CredentialList>, ApiError> {
     let tenant = &caller.tenant;
-    let user = state.store.user(&tenant.id, &user_id).await?;
+    let user = state.store.user(&tenant.id, user_path(&user_id)?).await?;
     let credentials = state.store.credentials(&tenant.id, &user.id).await?;
     Ok(Json(CredentialList {
         credentials: credentials

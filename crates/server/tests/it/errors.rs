@@ -1381,3 +1381,32 @@ async fn a_registration_finish_cannot_land_on_a_user_changed_since_its_begin() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn user_ids_no_user_can_have_are_not_found_on_every_backend() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let key = server.key.expose().to_owned();
+    let long = "x".repeat(129);
+    for path in [
+        "/users/a%00b",
+        "/users/a%01b",
+        &format!("/users/{long}"),
+        "/users/a%00b/credentials",
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            if path.ends_with("/credentials") && method == reqwest::Method::DELETE {
+                continue;
+            }
+            let answer = server
+                .client
+                .request(method.clone(), server.url(path))
+                .header("x-api-key", &key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 404, "{method} {path}");
+        }
+    }
+    server.stop().await;
+}
