@@ -43,6 +43,9 @@ pub enum ApiError {
     /// publishable keys.
     #[error("a valid API key is required in X-Api-Key")]
     UnauthenticatedAnyKey,
+    /// The server is starting: the database is not reachable yet.
+    #[error("the server is starting; the database is not reachable yet")]
+    Starting,
     /// The store does not answer (readiness).
     #[error("the store is unavailable")]
     Unavailable(#[source] StoreError),
@@ -90,7 +93,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::TenantMismatch => "tenant_mismatch",
             Self::Unauthenticated | Self::UnauthenticatedAnyKey => "unauthenticated",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::Starting => "unavailable",
             Self::Verification(e) => match e.code() {
                 // The core's name for "already registered" is the API's conflict code.
                 "credential_excluded" => "credential_exists",
@@ -112,7 +115,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TenantMismatch => StatusCode::FORBIDDEN,
             Self::Unauthenticated | Self::UnauthenticatedAnyKey => StatusCode::UNAUTHORIZED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Starting => StatusCode::SERVICE_UNAVAILABLE,
             Self::Verification(e) if e.code() == "credential_excluded" => StatusCode::CONFLICT,
             Self::Verification(_) => StatusCode::BAD_REQUEST,
             Self::BadRequest(..) => StatusCode::BAD_REQUEST,

@@ -73,6 +73,20 @@ pub fn app(state: AppState) -> Router {
     with_layers(routes).layer(cors)
 }
 
+/// What answers while the store is being opened (a database not reachable yet): `/healthz` is
+/// live, everything else is 503 `unavailable`, so orchestrators keep traffic away until ready.
+pub fn starting_app() -> Router {
+    let routes = Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({ "status": "starting" }))
+            }),
+        )
+        .fallback(|| async { ApiError::Starting });
+    with_layers(routes)
+}
+
 /// CORS for the browser-direct flow: an origin is allowed when some tenant lists it. Which
 /// tenant's origins apply is only known from the API key, which a preflight does not carry;
 /// the [`auth::Caller`] extractor then refuses a publishable-key request whose `Origin` is not

@@ -1,6 +1,6 @@
 //! `passkeyd serve` and `passkeyd migrate`.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io::Write;
 
 use aws_lc_rs::rand::SystemRandom;
@@ -10,13 +10,45 @@ use crate::bootstrap::bootstrap;
 use crate::config::Config;
 use crate::store;
 
-/// Opens the store, bootstraps the `default` tenant, then serves until `shutdown`.
+/// Listens at once, opens the store (answering `/readyz` 503 while the database is not
+/// reachable yet), bootstraps the `default` tenant, then serves until `shutdown`.
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     out: &mut impl Write,
 ) -> Result<(), String> {
-    let store = store::open(&config).await.map_err(|e| e.to_string())?;
+    // One shutdown signal for both phases.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let starting = TcpListener::from_std(listener.try_clone().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let (opened, open_done) = tokio::sync::oneshot::channel::<()>();
+    let starting = tokio::spawn(
+        axum::serve(starting, crate::starting_app())
+            .with_graceful_shutdown(async {
+                let _ = open_done.await;
+            })
+            .into_future(),
+    );
+    tracing::info!(%addr, database = %config.database_url, "starting");
+    let store = tokio::select! {
+        store = store::open(&config) => store.map_err(|e| e.to_string()),
+        () = until_stopped(stopped.clone()) => Err("stopped while starting".to_owned()),
+    };
+    let _ = opened.send(());
+    let _ = starting.await;
+    let store = store?;
     let now = super::now().0;
     let done = bootstrap(store.as_ref(), &config, &SystemRandom::new(), now)
         .await
@@ -36,14 +68,11 @@ pub async fn serve(
     if done.bootstrap_key_revoked {
         tracing::warn!("PASSKEYD_BOOTSTRAP_API_KEY names a revoked key; it stays revoked");
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     tracing::info!(%addr, database = %config.database_url, "listening");
     let state = crate::open_state(store.clone(), config).await?;
     let sweeper = tokio::spawn(crate::sweep_periodically(state.clone()));
-    let served = crate::serve(listener, state, shutdown).await;
+    let served = crate::serve(listener, state, until_stopped(stopped)).await;
     sweeper.abort();
     store.close().await;
     tracing::info!("stopped");

@@ -303,3 +303,54 @@ async fn registrations_answered_200_survive_kill_9() {
     node.child.kill().unwrap();
     node.child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_node_whose_database_is_unreachable_is_live_but_not_ready() {
+    let dir = TempDir::new().unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Nothing listens on the database port: the node keeps retrying its migrations.
+    let dead_database = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passkeyd"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PASSKEYD_DATA_DIR", dir.path().join("data"))
+        .env("PASSKEYD_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "PASSKEYD_DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{dead_database}/passkeyd"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut live = false;
+    for _ in 0..200 {
+        if let Ok(answer) = client.get(format!("{base}/healthz")).send().await {
+            assert_eq!(answer.status(), 200);
+            live = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let ready = client.get(format!("{base}/readyz")).send().await;
+    let api = client
+        .post(format!("{base}/webauthn/authentication/request"))
+        .json(&json!({}))
+        .send()
+        .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(live, "the node never answered /healthz");
+    let ready = error_body(ready.unwrap(), 503).await;
+    assert_eq!(ready["code"], "unavailable");
+    assert_eq!(error_body(api.unwrap(), 503).await["code"], "unavailable");
+}
