@@ -491,8 +491,13 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
         source,
     })?;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options = postgres::PostgresOptions::default();
+        let options = postgres::PostgresOptions {
+            max_connections: config.database_max_connections,
+            ..postgres::PostgresOptions::default()
+        };
         return Ok(Arc::new(postgres::PostgresStore::open(url, options).await?));
     }
-    Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    Ok(Arc::new(
+        sqlite::SqliteStore::open_with(url, config.database_max_connections).await?,
+    ))
 }

@@ -26,6 +26,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and runs the migrations.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
+        Self::open_with(url, 10).await
+    }
+
+    /// [`Self::open`] with at most `max_connections` connections (SQLite still has one writer
+    /// at a time; more connections let more readers run beside it).
+    pub async fn open_with(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(OpenError::Connect)?
             .create_if_missing(true)
@@ -44,6 +50,7 @@ impl SqliteStore {
             })?;
         }
         let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
