@@ -8,7 +8,7 @@ use passkeyd::store;
 use passkeyd::tenant::TenantId;
 use tempfile::TempDir;
 
-use crate::common::{config, secret_key, secret_keys, Server};
+use crate::common::{backend_config, secret_key, secret_keys, Server};
 
 #[tokio::test]
 async fn two_starts_with_the_same_bootstrap_key_keep_one_tenant_and_one_key() {
@@ -38,7 +38,7 @@ async fn two_starts_with_the_same_bootstrap_key_keep_one_tenant_and_one_key() {
 async fn concurrent_bootstraps_agree() {
     let dir = TempDir::new().unwrap();
     let key = secret_key();
-    let config = config(dir.path(), &[("PASSKEYD_BOOTSTRAP_API_KEY", key.expose())]);
+    let config = backend_config(dir.path(), &[("PASSKEYD_BOOTSTRAP_API_KEY", key.expose())]).await;
     let a = store::open(&config).await.unwrap();
     let b = store::open(&config).await.unwrap();
     let rng = SystemRandom::new();
@@ -64,7 +64,7 @@ async fn concurrent_bootstraps_agree() {
 #[tokio::test]
 async fn without_a_bootstrap_key_one_is_generated_once() {
     let dir = TempDir::new().unwrap();
-    let config = config(dir.path(), &[]);
+    let config = backend_config(dir.path(), &[]).await;
     let store = store::open(&config).await.unwrap();
     let rng = SystemRandom::new();
     let first = bootstrap(store.as_ref(), &config, &rng, 1).await.unwrap();
@@ -87,7 +87,7 @@ async fn without_a_bootstrap_key_one_is_generated_once() {
 async fn a_bootstrap_key_for_a_missing_default_tenant_is_an_error() {
     // A database whose only tenant is not `default`.
     let other = TempDir::new().unwrap();
-    let config_other = config(other.path(), &[]);
+    let config_other = backend_config(other.path(), &[]).await;
     let store = store::open(&config_other).await.unwrap();
     let acme = passkeyd::store::Tenant {
         id: TenantId::parse("acme").unwrap(),
@@ -100,10 +100,11 @@ async fn a_bootstrap_key_for_a_missing_default_tenant_is_an_error() {
     };
     store.insert_tenant(&acme).await.unwrap();
     let key = secret_key();
-    let with_key = config(
+    let with_key = backend_config(
         other.path(),
         &[("PASSKEYD_BOOTSTRAP_API_KEY", key.expose())],
-    );
+    )
+    .await;
     let error = bootstrap(store.as_ref(), &with_key, &SystemRandom::new(), 1)
         .await
         .unwrap_err();
@@ -194,7 +195,7 @@ async fn keys_are_stored_only_as_hashes() {
 #[tokio::test]
 async fn a_localhost_default_tenant_gets_open_sign_up_and_a_demo_key_and_others_do_not() {
     let dir = TempDir::new().unwrap();
-    let config = config(dir.path(), &[]);
+    let config = backend_config(dir.path(), &[]).await;
     let store = store::open(&config).await.unwrap();
     bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1)
         .await
@@ -208,13 +209,14 @@ async fn a_localhost_default_tenant_gets_open_sign_up_and_a_demo_key_and_others_
     assert!(store.api_key_by_prefix(demo.prefix()).await.is_ok());
 
     let dir = TempDir::new().unwrap();
-    let config = crate::common::config(
+    let config = crate::common::backend_config(
         dir.path(),
         &[
             ("PASSKEYD_RP_ID", "example.com"),
             ("PASSKEYD_ORIGINS", "https://example.com"),
         ],
-    );
+    )
+    .await;
     let store = store::open(&config).await.unwrap();
     bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1)
         .await

@@ -19,6 +19,17 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// [`config`] on the suite's backend: with `PASSKEYD_TEST_DATABASE_URL`, the PostgreSQL
+/// database of `dir` (see [`database_for`]).
+pub(crate) async fn backend_config(dir: &Path, extra: &[(&str, &str)]) -> Config {
+    let mut env: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    if let Some(url) = database_for(dir).await {
+        env.push(("PASSKEYD_DATABASE_URL", url));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    config(dir, &env)
+}
+
 /// Which backend the suite runs on: `postgres` when `PASSKEYD_TEST_DATABASE_URL` is set.
 pub(crate) fn backend() -> &'static str {
     if admin_url().is_some() {
