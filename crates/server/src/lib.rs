@@ -35,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod policy;
 pub mod rate_limit;
 pub mod routes;
 pub mod settings;

@@ -475,6 +475,50 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The tenant's Cedar policy text, if any.
+    async fn tenant_policy(&self, tenant: &TenantId) -> Result<Option<String>, StoreError>;
+
+    /// Replaces (or with `None` removes) the tenant's Cedar policy text. The caller validates
+    /// it first: what is stored is applied as a whole.
+    async fn set_tenant_policy(
+        &self,
+        tenant: &TenantId,
+        policy: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces a user's backup codes with new ones (their hashes), in one transaction.
+    async fn replace_backup_codes(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hashes: &[[u8; 32]],
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The hashes of a user's unused backup codes.
+    async fn unused_backup_codes(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// Marks a backup code used, if it still is unused: true for the one caller that gets it,
+    /// even under concurrent use; also resets the user's failure count.
+    async fn use_backup_code(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Resets a user's failure count (an operator lifting a lock).
+    async fn reset_failures(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError>;
+
+    /// Retires the tenant's signing keys still in use at `now`; they stay published until the
+    /// tokens they signed expire.
+    async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError>;
 }
 
 /// Opens the store named by the configuration, creating the data directory and running the

@@ -814,4 +814,131 @@ impl Store for PostgresStore {
         .map(AuditEvent::try_from)
         .collect()
     }
+
+    async fn tenant_policy(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT policy FROM tenants WHERE id = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.map(|(policy,)| policy).ok_or(StoreError::NotFound)
+    }
+
+    async fn set_tenant_policy(
+        &self,
+        tenant: &TenantId,
+        policy: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE tenants SET policy = $1 WHERE id = $2")
+            .bind(policy)
+            .bind(tenant.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn replace_backup_codes(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hashes: &[[u8; 32]],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM backup_codes WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for hash in hashes {
+            sqlx::query(
+                "INSERT INTO backup_codes (tenant_id, user_id, code_hash, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .bind(hash.as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_error(e, "backup_code_exists"))?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn unused_backup_codes(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT code_hash FROM backup_codes WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(hash,)| {
+                <[u8; 32]>::try_from(hash).map_err(|_| corrupt("backup_codes.code_hash"))
+            })
+            .collect()
+    }
+
+    async fn use_backup_code(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE backup_codes SET used_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND code_hash = $4 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .bind(hash.as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn reset_failures(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        found(done.rows_affected())
+    }
+
+    async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(tenant.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }
