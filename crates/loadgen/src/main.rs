@@ -1,0 +1,3 @@
+//! passkeyd-loadgen (being written).
+
+fn main() {}
