@@ -71,6 +71,16 @@ pub async fn serve(
     let listener = TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     tracing::info!(%addr, database = %config.database_url, "listening");
     let state = crate::open_state(store.clone(), config).await?;
+    if state.demo_publishable_key.is_some() {
+        // WebAuthn needs a host name: the RP ID is `localhost`, never an IP address.
+        writeln!(
+            out,
+            "passkeyd: demo page at http://localhost:{}/",
+            addr.port()
+        )
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
+    }
     let sweeper = tokio::spawn(crate::sweep_periodically(state.clone()));
     let served = crate::serve(listener, state, until_stopped(stopped)).await;
     sweeper.abort();

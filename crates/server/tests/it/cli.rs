@@ -257,11 +257,18 @@ async fn serve_answers_and_stops_on_sigterm() {
     // Keep draining the logs so the child never blocks on a full pipe.
     let drain = std::thread::spawn(move || logs.map_while(Result::ok).collect::<Vec<_>>());
 
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
+    stdout.read_line(&mut first_line).unwrap();
     let key = first_line.trim().rsplit(' ').next().unwrap().to_owned();
+    // The zero-configuration tenant has the demo page, and says where (by host name).
+    let mut second_line = String::new();
+    stdout.read_line(&mut second_line).unwrap();
+    let port = addr.rsplit(':').next().unwrap();
+    assert_eq!(
+        second_line.trim(),
+        format!("passkeyd: demo page at http://localhost:{port}/")
+    );
     let client = reqwest::Client::new();
     let tenant: Value = client
         .get(format!("http://{addr}/tenant"))
