@@ -1,16 +1,24 @@
-//! Who is calling: the [`Tenant`] extractor resolves `X-Api-Key` to the tenant it acts for.
+//! Who is calling: the [`Tenant`] extractor resolves `X-Api-Key` to the tenant it acts for,
+//! and [`UserCaller`] resolves `Authorization: Bearer <user token>` to a user of a tenant.
 //!
-//! This is the tenancy boundary of the server-to-server API. A handler that takes [`Tenant`]
-//! only ever passes `tenant.0.id` to the store, so it cannot reach another tenant's rows.
+//! This is the tenancy boundary of the API. A handler that takes [`Tenant`] only ever passes
+//! `tenant.0.id` to the store, so it cannot reach another tenant's rows; a handler that takes
+//! [`UserCaller`] only ever passes its tenant and its user's ID.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
+use crate::tenant::TenantId;
+use crate::token_keys::{self, UserTokenError};
+use crate::tokens::{ResultClaims, MAX_TOKEN_LEN};
 
 /// The header carrying the tenant's secret API key.
 pub const API_KEY: &str = "x-api-key";
@@ -144,4 +152,120 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>,
         kind: stored.kind,
         key_prefix: stored.prefix,
     }))
+}
+
+/// A user acting for themselves with a user token (`Authorization: Bearer <token>`): a token
+/// the app's backend minted at `POST /users/{userId}/tokens` (purpose `user`), or the result
+/// token of a passkey sign-in (purpose `authentication`).
+///
+/// The token names its tenant; it is verified with that tenant's keys only, so a token of
+/// tenant X never acts at tenant Y (a token altered to name Y carries X's key ID, which Y does
+/// not have). The user must still exist. Any failure is 401 `unauthenticated`, whatever the
+/// cause (missing, malformed, forged, expired, wrong purpose, unknown tenant or user), with
+/// `WWW-Authenticate: Bearer`; an `X-Tenant-ID` header naming another tenant than the
+/// (verified) token's is 403 `tenant_mismatch`.
+#[derive(Clone, Debug)]
+pub struct UserCaller {
+    /// The token's tenant.
+    pub tenant: store::Tenant,
+    /// The token's user, as stored when the request came in.
+    pub user: store::User,
+    /// The verified claims (`role` and `domain` feed the tenant's policies).
+    pub claims: ResultClaims,
+}
+
+impl UserCaller {
+    /// The audit trail's name for the caller.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.id)
+    }
+}
+
+/// The rejection of [`UserCaller`]: the error envelope, plus `WWW-Authenticate` on a 401
+/// (RFC 6750 §3).
+#[derive(Debug)]
+pub struct BearerRejection(pub ApiError);
+
+impl IntoResponse for BearerRejection {
+    fn into_response(self) -> Response {
+        let unauthenticated = self.0.status() == axum::http::StatusCode::UNAUTHORIZED;
+        let mut response = self.0.into_response();
+        if unauthenticated {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"passkeyd\""),
+            );
+        }
+        response
+    }
+}
+
+/// The 401 of every refused user token: one code and message whatever the cause, so a caller
+/// cannot probe which tenants, users or keys exist.
+fn bad_user_token() -> BearerRejection {
+    BearerRejection(ApiError::Token(
+        "unauthenticated",
+        "a valid user token is required in Authorization: Bearer",
+    ))
+}
+
+impl FromRequestParts<AppState> for UserCaller {
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, BearerRejection> {
+        let token = bearer_token(parts).ok_or_else(bad_user_token)?;
+        let tenant_id = unverified_tenant(token).ok_or_else(bad_user_token)?;
+        let tenant = match state.store.tenant(&tenant_id).await {
+            Ok(tenant) => tenant,
+            Err(StoreError::NotFound) => return Err(bad_user_token()),
+            Err(e) => return Err(BearerRejection(ApiError::internal(e))),
+        };
+        let claims = match token_keys::verify_user_token(state, &tenant, token).await {
+            Ok(claims) => claims,
+            Err(UserTokenError::Invalid) => return Err(bad_user_token()),
+            Err(UserTokenError::Internal(e)) => return Err(BearerRejection(e)),
+        };
+        if let Some(expected) = parts.headers.get(TENANT_ID) {
+            if expected.as_bytes() != tenant.id.as_str().as_bytes() {
+                return Err(BearerRejection(ApiError::TenantMismatch));
+            }
+        }
+        let user = match state.store.user(&tenant.id, &claims.sub).await {
+            Ok(user) => user,
+            // Deleted since the token was minted: the token dies with the user.
+            Err(StoreError::NotFound) => return Err(bad_user_token()),
+            Err(e) => return Err(BearerRejection(ApiError::internal(e))),
+        };
+        Ok(Self {
+            tenant,
+            user,
+            claims,
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
+        .then_some(token)
+}
+
+/// The `tenant` claim of a JWT, read without verifying anything: it only says whose keys to
+/// verify the token with, and a lie there fails that verification.
+fn unverified_tenant(token: &str) -> Option<TenantId> {
+    #[derive(serde::Deserialize)]
+    struct TenantClaim {
+        tenant: String,
+    }
+    let mut segments = token.split('.');
+    let (_header, payload) = (segments.next()?, segments.next()?);
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claim: TenantClaim = serde_json::from_slice(&payload).ok()?;
+    TenantId::parse(&claim.tenant).ok()
 }

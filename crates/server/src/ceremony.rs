@@ -6,6 +6,10 @@
 //! - a session is taken (deleted) before anything else at finish, so it is used once, whether
 //!   the finish succeeds or fails;
 //! - a failed finish changes nothing stored but the user's failure count and the audit trail;
+//! - the tenant's policy decides on the verified facts, after verification and before anything
+//!   is stored; a denial (403 `policy_denied`) stores nothing and is audited as that outcome,
+//!   but does not count against the user's failure budget (the user proved possession; the
+//!   tenant's rules refused);
 //! - a user with `max_failed_attempts` consecutive failures is refused (`rate_limited`) until a
 //!   success or an operator reset.
 
@@ -30,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::random_bytes;
 use crate::audit::{self, Audit};
 use crate::error::ApiError;
+use crate::policy::{self, Action, Principal, Resource};
 use crate::settings::{stronger_attestation, stronger_uv, TenantSettings};
 use crate::state::AppState;
 use crate::store::{
@@ -174,6 +179,8 @@ pub struct Registered {
     pub user_verified: bool,
     /// The signed result token.
     pub token: ResultToken,
+    /// The `@notice` annotations of the tenant policies that permitted the registration.
+    pub notices: Vec<String>,
 }
 
 /// A completed authentication.
@@ -189,9 +196,12 @@ pub struct Authenticated {
     pub counter_regressed: bool,
     /// The signed result token.
     pub token: ResultToken,
+    /// The `@notice` annotations of the tenant policies that permitted the sign-in.
+    pub notices: Vec<String>,
 }
 
-fn check_name(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
+/// Refuses an empty, oversized or control-character name.
+pub fn check_name(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.trim().is_empty() || value.len() > max || value.chars().any(char::is_control) {
         return Err(ApiError::InvalidRequest(format!(
             "{field} must be 1 to {max} bytes of printable text"
@@ -471,10 +481,36 @@ fn parse_state<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ApiError> 
     serde_json::from_str(text).map_err(ApiError::internal)
 }
 
-/// Finishes a registration: takes the session, verifies, stores.
+/// Finishes a registration: takes the session, verifies, asks the tenant's policy (action
+/// `Register`, the caller named by `ctx.actor` as principal), stores.
 pub async fn finish_registration(
     state: &AppState,
     ctx: &Context,
+    session_token: &str,
+    response: &[u8],
+    friendly_name: Option<String>,
+) -> Result<Registered, ApiError> {
+    let principal = Principal::from_actor(&ctx.actor);
+    finish_registration_as(
+        state,
+        ctx,
+        &principal,
+        Action::Register,
+        session_token,
+        response,
+        friendly_name,
+    )
+    .await
+}
+
+/// [`finish_registration`], with the policy decision asked as `action` by `principal`: for
+/// callers that know more about the caller than its actor name (a user token's role and
+/// domain), or that enrol a second factor ([`Action::EnrolMfa`]).
+pub async fn finish_registration_as(
+    state: &AppState,
+    ctx: &Context,
+    principal: &Principal,
+    action: Action,
     session_token: &str,
     response: &[u8],
     friendly_name: Option<String>,
@@ -484,12 +520,14 @@ pub async fn finish_registration(
     let result = finish_registration_inner(
         state,
         ctx,
+        (principal, action),
         session_token,
         response,
         friendly_name,
         &mut audit,
     )
     .await;
+    policy::note_denial(&mut audit, result.as_ref().err());
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => e.code(),
@@ -504,9 +542,17 @@ pub async fn finish_registration(
     result
 }
 
+/// `platform` or `cross-platform` as the client reported it; anything else is no fact.
+fn attachment_fact(reported: Option<&str>) -> Option<String> {
+    reported
+        .filter(|a| matches!(*a, "platform" | "cross-platform"))
+        .map(str::to_owned)
+}
+
 async fn finish_registration_inner(
     state: &AppState,
     ctx: &Context,
+    (principal, action): (&Principal, Action),
     session_token: &str,
     response: &[u8],
     friendly_name: Option<String>,
@@ -552,6 +598,7 @@ async fn finish_registration_inner(
     };
 
     let now = state.clock.now().0;
+    let user_existed = existing.is_some();
     let user = match existing {
         Some(user) => user,
         None => User {
@@ -592,6 +639,27 @@ async fn finish_registration_inner(
     ));
     audit.detail("aaguid", audit::aaguid_text(&credential.aaguid));
     audit.detail("attestation_type", credential.attestation_type.clone());
+
+    // The tenant's policy, on the verified facts, before anything is stored.
+    let notices = match policy::tenant_policies(state, tenant).await? {
+        Some(policies) => {
+            let count = if user_existed {
+                state.store.credentials(tenant, &user.id).await?.len()
+            } else {
+                0
+            };
+            let resource = Resource {
+                authenticator_attachment: attachment_fact(
+                    parsed.authenticator_attachment.as_deref(),
+                ),
+                attestation_trusted: Some(verified.attestation.trusted),
+                ..Resource::for_credential(&user, &credential, count)
+            };
+            policies.decide(principal, action, &resource)?
+        }
+        None => Vec::new(),
+    };
+
     let registration = NewRegistration { user, credential };
     match state.store.insert_registration(tenant, &registration).await {
         Ok(()) => {}
@@ -632,6 +700,7 @@ async fn finish_registration_inner(
         credential,
         user_verified,
         token,
+        notices,
     })
 }
 
@@ -789,6 +858,7 @@ pub async fn finish_authentication(
     let started = Instant::now();
     let mut audit = ctx.audit("authentication.finish");
     let result = finish_authentication_inner(state, ctx, session_token, response, &mut audit).await;
+    policy::note_denial(&mut audit, result.as_ref().err());
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => e.code(),
@@ -901,6 +971,26 @@ async fn finish_authentication_inner(
     if verified.counter_regressed {
         audit.detail("counter_regressed", true.to_string());
     }
+
+    // The tenant's policy, on the stored credential and this assertion, before its use is
+    // recorded.
+    let notices = match policy::tenant_policies(state, tenant).await? {
+        Some(policies) => {
+            let count = state.store.credentials(tenant, &user.id).await?.len();
+            let resource = Resource {
+                user_verified: Some(verified.user_verified()),
+                backup_eligible: Some(verified.backup_eligible()),
+                authenticator_attachment: attachment_fact(
+                    parsed.authenticator_attachment.as_deref(),
+                ),
+                ..Resource::for_credential(&user, &credential, count)
+            };
+            let principal = Principal::from_actor(&ctx.actor);
+            policies.decide(&principal, Action::Authenticate, &resource)?
+        }
+        None => Vec::new(),
+    };
+
     let now = state.clock.now().0;
     let update = CredentialUse {
         expected_sign_count: credential.sign_count,
@@ -946,6 +1036,7 @@ async fn finish_authentication_inner(
         user_verified,
         counter_regressed: verified.counter_regressed,
         token,
+        notices,
     })
 }
 

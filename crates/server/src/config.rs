@@ -9,7 +9,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::digest::{digest, SHA256};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
 use crate::rate_limit::RateLimitConfig;
@@ -50,6 +52,9 @@ pub struct Config {
     /// Whether to take the client address from `X-Forwarded-For` (only behind a proxy that
     /// sets it; otherwise clients could pick their own rate-limit bucket).
     pub trust_forwarded_for: bool,
+    /// The operator key of the `/admin` API (`PASSKEYD_ADMIN_KEY`); without one the admin API
+    /// is off (404), never open.
+    pub admin_key: Option<AdminKey>,
 }
 
 impl Config {
@@ -113,6 +118,48 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// The operator key of the `/admin` API. Only its SHA-256 is kept in memory, and a presented
+/// key is compared with it in constant time; `Debug` prints `***`.
+#[derive(Clone)]
+pub struct AdminKey([u8; 32]);
+
+impl AdminKey {
+    /// The shortest key accepted, in characters.
+    pub const MIN_LEN: usize = 32;
+    /// The longest key accepted, in characters.
+    pub const MAX_LEN: usize = 256;
+
+    /// Checks the key's shape (32 to 256 visible ASCII characters, so it is long enough to
+    /// be random and fits a header) and keeps its hash.
+    pub fn new(key: &str) -> Result<Self, &'static str> {
+        let visible = key.bytes().all(|b| b.is_ascii_graphic());
+        if !visible || !(Self::MIN_LEN..=Self::MAX_LEN).contains(&key.len()) {
+            return Err(
+                "expected 32 to 256 visible ASCII characters, e.g. 32 random bytes as \
+                        base64 (openssl rand -base64 32)",
+            );
+        }
+        Ok(Self(Self::hash(key)))
+    }
+
+    /// Whether `presented` is the key, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        bool::from(Self::hash(presented).ct_eq(&self.0))
+    }
+
+    fn hash(key: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest(&SHA256, key.as_bytes()).as_ref());
+        out
+    }
+}
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminKey(***)")
+    }
+}
+
 /// A loaded configuration and the warnings to log once logging is set up.
 #[derive(Debug)]
 pub struct Loaded {
@@ -166,6 +213,7 @@ struct FileConfig {
     rate_limits: RateLimitConfig,
     trust_forwarded_for: Option<bool>,
     database_max_connections: Option<u32>,
+    admin_key: Option<String>,
 }
 
 impl Config {
@@ -190,6 +238,7 @@ impl Config {
             "rp_id",
             "origins",
             "bootstrap_api_key",
+            "admin_key",
         ]
         .into_iter()
         .map(|field| (field, file_key(field)))
@@ -239,6 +288,10 @@ impl Config {
                 "PASSKEYD_BOOTSTRAP_API_KEY" => {
                     layer.bootstrap_api_key = Some(value.clone());
                     "bootstrap_api_key"
+                }
+                "PASSKEYD_ADMIN_KEY" => {
+                    layer.admin_key = Some(value.clone());
+                    "admin_key"
                 }
                 "PASSKEYD_MASTER_KEY" => {
                     master_key = Some(MasterKey::from_base64url(value).map_err(|_| {
@@ -320,6 +373,11 @@ impl Config {
             None => None,
         };
 
+        let admin_key = match layer.admin_key {
+            Some(key) => Some(AdminKey::new(&key).map_err(|e| invalid("admin_key", e))?),
+            None => None,
+        };
+
         Ok(Loaded {
             config: Config {
                 listen: layer
@@ -344,6 +402,7 @@ impl Config {
                     Some(n) => n,
                     None => 10,
                 },
+                admin_key,
             },
             warnings,
         })

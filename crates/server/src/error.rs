@@ -1,5 +1,6 @@
 //! The HTTP error type and the middleware that renders every error answer as the envelope of
-//! DESIGN.md §5: `{"code","message","details":{"request_id"},"notices":[]}`.
+//! DESIGN.md §5: `{"code","message","details":{"request_id"},"notices":[]}`. `notices` carries
+//! the `@notice` annotations of the tenant policies that refused a request (`policy_denied`).
 
 use std::error::Error as StdError;
 
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::policy::PolicyError;
 use crate::store::StoreError;
 
 /// The request ID header, set on every request and echoed on every response.
@@ -75,6 +77,18 @@ pub enum ApiError {
     /// or already used; the code says which.
     #[error("{1}")]
     Token(&'static str, &'static str),
+    /// The tenant's policy refused the request.
+    #[error("the tenant's policy does not allow this")]
+    PolicyDenied {
+        /// The `@notice` annotations of the policies that decided.
+        notices: Vec<String>,
+    },
+    /// A policy text that does not parse or validate; `details.errors` lists the problems.
+    #[error("{0}")]
+    PolicyInvalid(PolicyError),
+    /// The operator API without a valid operator key in `Authorization: Bearer`.
+    #[error("a valid operator key is required in Authorization: Bearer")]
+    OperatorUnauthenticated,
 }
 
 impl ApiError {
@@ -92,7 +106,9 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TenantMismatch => "tenant_mismatch",
-            Self::Unauthenticated | Self::UnauthenticatedAnyKey => "unauthenticated",
+            Self::Unauthenticated | Self::UnauthenticatedAnyKey | Self::OperatorUnauthenticated => {
+                "unauthenticated"
+            }
             Self::Unavailable(_) | Self::Starting => "unavailable",
             Self::Verification(e) => match e.code() {
                 // The core's name for "already registered" is the API's conflict code.
@@ -103,6 +119,8 @@ impl ApiError {
             Self::SessionExpired => "session_expired",
             Self::Forbidden(_) => "forbidden",
             Self::RateLimited { .. } => "rate_limited",
+            Self::PolicyDenied { .. } => "policy_denied",
+            Self::PolicyInvalid(_) => "policy_invalid",
         }
     }
 
@@ -114,7 +132,9 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TenantMismatch => StatusCode::FORBIDDEN,
-            Self::Unauthenticated | Self::UnauthenticatedAnyKey => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::UnauthenticatedAnyKey | Self::OperatorUnauthenticated => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Unavailable(_) | Self::Starting => StatusCode::SERVICE_UNAVAILABLE,
             Self::Verification(e) if e.code() == "credential_excluded" => StatusCode::CONFLICT,
             Self::Verification(_) => StatusCode::BAD_REQUEST,
@@ -124,6 +144,8 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Token(..) => StatusCode::UNAUTHORIZED,
+            Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
+            Self::PolicyInvalid(_) => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -172,6 +194,10 @@ struct ErrorInfo {
     message: String,
     /// What went wrong inside, for the log only.
     log_detail: Option<String>,
+    /// Members of `details` besides `request_id`.
+    details: serde_json::Map<String, serde_json::Value>,
+    /// The annotations of the policies that decided.
+    notices: Vec<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -181,10 +207,19 @@ impl IntoResponse for ApiError {
             Self::Unavailable(e) => Some(error_chain(e)),
             _ => None,
         };
+        let mut details = serde_json::Map::new();
+        if let Self::PolicyInvalid(e) = &self {
+            details.insert("errors".to_owned(), json!(e.messages()));
+        }
         let info = ErrorInfo {
             code: self.code(),
             message: self.to_string(),
             log_detail,
+            details,
+            notices: match &self {
+                Self::PolicyDenied { notices } => notices.clone(),
+                _ => Vec::new(),
+            },
         };
         let retry_after = match &self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
@@ -195,6 +230,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if matches!(self, Self::OperatorUnauthenticated) {
+            // RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"passkeyd-admin\""),
+            );
         }
         response.extensions_mut().insert(info);
         response
@@ -214,11 +256,13 @@ fn error_chain(e: &(dyn StdError + 'static)) -> String {
 }
 
 fn envelope(status: StatusCode, info: &ErrorInfo, request_id: &str) -> Response {
+    let mut details = info.details.clone();
+    details.insert("request_id".to_owned(), json!(request_id));
     let body = json!({
         "code": info.code,
         "message": info.message,
-        "details": { "request_id": request_id },
-        "notices": [],
+        "details": details,
+        "notices": info.notices,
     });
     (status, axum::Json(body)).into_response()
 }
@@ -243,8 +287,13 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         .extensions
         .remove::<ErrorInfo>()
         .unwrap_or_else(|| info_for_status(status));
-    if let Some(detail) = &info.log_detail {
+    if let (Some(detail), StatusCode::SERVICE_UNAVAILABLE) = (&info.log_detail, status) {
+        tracing::warn!(request_id, code = info.code, error = %detail, "unavailable");
+    } else if let Some(detail) = &info.log_detail {
         tracing::error!(request_id, code = info.code, error = %detail, "request failed");
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Starting up, or the store is away: the readiness probe's answer, not a failure.
+        tracing::debug!(request_id, code = info.code, "unavailable");
     } else if status.is_server_error() {
         tracing::error!(request_id, code = info.code, "request failed");
     }
@@ -286,6 +335,8 @@ fn info_for_status(status: StatusCode) -> ErrorInfo {
         code,
         message,
         log_detail: None,
+        details: serde_json::Map::new(),
+        notices: Vec::new(),
     }
 }
 

@@ -23,12 +23,13 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod backup_codes;
 pub mod bootstrap;
 pub mod ceremony;
 pub mod cli;
@@ -66,6 +67,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::users::router())
         .merge(routes::credentials::router())
         .merge(routes::tokens::router())
+        .merge(routes::admin::router(&state))
+        .merge(routes::me::router())
+        .merge(routes::audit::router())
         .merge(routes::demo::router())
         .merge(routes::openapi::router())
         .merge(metrics::router())
@@ -114,8 +118,11 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
                 }
             }
         }))
-        .allow_methods([Method::GET, Method::POST])
+        // PATCH and DELETE and `Authorization` for the user-facing `/me` routes, which a page
+        // calls with the user's token.
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
+            header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::HeaderName::from_static(auth::API_KEY),
             header::HeaderName::from_static(auth::TENANT_ID),
@@ -152,7 +159,9 @@ fn with_layers(routes: Router) -> Router {
                             request_id = %id,
                         )
                     })
-                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                    .on_response(DefaultOnResponse::new().level(Level::INFO))
+                    // Server errors are logged once, with their cause, by `render_errors`.
+                    .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
             .layer(axum::middleware::from_fn(metrics::track_http))
             .layer(axum::middleware::from_fn(error::render_errors))

@@ -55,6 +55,10 @@ pub struct TenantSettings {
     pub max_failed_attempts: u32,
     /// The publishable key the demo page uses (public by design), if the demo is on.
     pub demo_publishable_key: Option<String>,
+    /// Whether every user must keep a second factor: a user cannot delete their last
+    /// credential through the user-facing API (`DELETE /me/credentials/{id}` answers 409
+    /// `last_credential`). The secret-key API can still delete it (the app's backend decides).
+    pub require_mfa: bool,
 }
 
 impl Default for TenantSettings {
@@ -75,6 +79,7 @@ impl Default for TenantSettings {
             token_ttl_secs: 300,
             max_failed_attempts: 100,
             demo_publishable_key: None,
+            require_mfa: false,
         }
     }
 }

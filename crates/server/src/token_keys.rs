@@ -1,6 +1,18 @@
 //! Result tokens as the server issues and redeems them: the tenant's active signing key is
 //! found (or created on first use), tokens are signed with it, and `POST /tokens/verify`
 //! redeems each token once. The JWT and key handling itself is in [`crate::tokens`].
+//!
+//! User tokens ([`mint_user`], purpose `user`) are signed with the same keys: the app's backend
+//! mints one for a user it signed in another way, and the user presents it as
+//! `Authorization: Bearer` to the user-facing `/me` API ([`verify_user_token`]). A result token
+//! of a passkey sign-in (purpose `authentication`) is accepted there too; a registration's is
+//! not, as registering proves possession of nothing the server knew before.
+//!
+//! Keys are rotated with [`rotate`] (`passkeyd tenant rotate-keys`): the active keys are
+//! retired, a new one signs from then on, and the retired ones stay published in the JWKS
+//! (and keep verifying here) until every token they can have signed has expired.
+
+use std::ops::RangeInclusive;
 
 use aws_lc_rs::rand::SystemRandom;
 use passkeyd_webauthn::json::base64url_encode;
@@ -8,10 +20,24 @@ use passkeyd_webauthn::json::base64url_encode;
 use crate::api_keys::random_bytes;
 use crate::ceremony::Context;
 use crate::error::ApiError;
-use crate::settings::TOKEN_TTL_RANGE_SECS;
+use crate::settings::{TenantSettings, TOKEN_TTL_RANGE_SECS};
 use crate::state::AppState;
 use crate::store::{SigningKeyRecord, StoreError, Tenant};
-use crate::tokens::{self, ResultClaims, SigningAlgorithm, TokenError};
+use crate::tokens::{self, ResultClaims, SigningAlgorithm, TokenError, MAX_CLOCK_SKEW};
+
+/// The lifetimes a user token may be minted with, in seconds.
+pub const USER_TOKEN_TTL_RANGE_SECS: RangeInclusive<u32> = 1..=3_600;
+/// The lifetime of a user token when the app asks for none, in seconds.
+pub const USER_TOKEN_DEFAULT_TTL_SECS: u32 = 900;
+/// The longest role or domain a user token carries, in characters.
+pub const MAX_ROLE_CHARS: usize = 64;
+
+/// How long a retired key stays published: the longest lifetime of any token it can have
+/// signed (result or user token), plus the clock skew between nodes.
+fn max_token_lifetime() -> i64 {
+    let longest = (*TOKEN_TTL_RANGE_SECS.end()).max(*USER_TOKEN_TTL_RANGE_SECS.end());
+    i64::from(longest) + MAX_CLOCK_SKEW
+}
 
 /// What a token attests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,13 +46,17 @@ pub enum Purpose {
     Registration,
     /// An authentication finished.
     Authentication,
+    /// The app's backend vouches for the user (`POST /users/{userId}/tokens`).
+    User,
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    /// The `purpose` claim.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Registration => "registration",
             Self::Authentication => "authentication",
+            Self::User => "user",
         }
     }
 }
@@ -81,6 +111,202 @@ pub async fn mint(
     Ok(ResultToken { token, expires_at })
 }
 
+/// What the app's backend puts in a user token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserTokenRequest {
+    /// The user's role in the app, for the tenant's policies.
+    pub role: Option<String>,
+    /// The user's domain in the app, for the tenant's policies.
+    pub domain: Option<String>,
+    /// Lifetime in seconds (default [`USER_TOKEN_DEFAULT_TTL_SECS`]).
+    pub ttl_secs: Option<u32>,
+}
+
+/// Checks a role or domain: 1 to [`MAX_ROLE_CHARS`] printable characters.
+fn check_label(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty()
+        || value.chars().count() > MAX_ROLE_CHARS
+        || value.chars().any(char::is_control)
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "{field} must be 1 to {MAX_ROLE_CHARS} printable characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Signs a user token (purpose `user`) for `user_id`, who must exist (the caller checks).
+///
+/// Unlike a result token it names no credential and claims no user verification (`uv: false`,
+/// `amr: []`): passkeyd did not see how the app signed the user in.
+pub async fn mint_user(
+    state: &AppState,
+    tenant: &Tenant,
+    settings: &TenantSettings,
+    user_id: &str,
+    request: UserTokenRequest,
+) -> Result<ResultToken, ApiError> {
+    if let Some(role) = &request.role {
+        check_label("role", role)?;
+    }
+    if let Some(domain) = &request.domain {
+        check_label("domain", domain)?;
+    }
+    let ttl = request.ttl_secs.unwrap_or(USER_TOKEN_DEFAULT_TTL_SECS);
+    if !USER_TOKEN_TTL_RANGE_SECS.contains(&ttl) {
+        return Err(ApiError::InvalidRequest(format!(
+            "ttlSeconds must be {} to {}",
+            USER_TOKEN_TTL_RANGE_SECS.start(),
+            USER_TOKEN_TTL_RANGE_SECS.end()
+        )));
+    }
+    let now = state.clock.now().0;
+    let expires_at = now + i64::from(ttl);
+    let jti =
+        base64url_encode(&random_bytes::<16>(&SystemRandom::new()).map_err(ApiError::internal)?);
+    let claims = ResultClaims {
+        iss: tokens::ISSUER.to_owned(),
+        aud: tenant.id.to_string(),
+        tenant: tenant.id.to_string(),
+        sub: user_id.to_owned(),
+        cred: None,
+        uv: false,
+        amr: Vec::new(),
+        auth_time: now,
+        iat: now,
+        exp: expires_at,
+        jti,
+        role: request.role,
+        domain: request.domain,
+        purpose: Purpose::User.as_str().to_owned(),
+    };
+    let key = active_key(state, tenant, settings.token_algorithm).await?;
+    let token = tokens::sign(&claims, &key, tenant.id.as_str(), &state.master_key)
+        .map_err(ApiError::internal)?;
+    Ok(ResultToken { token, expires_at })
+}
+
+/// Why a bearer token was refused as a user token.
+#[derive(Debug, thiserror::Error)]
+pub enum UserTokenError {
+    /// Not a live user token of the tenant (bad signature, expired, wrong purpose...).
+    #[error("not a valid user token")]
+    Invalid,
+    /// A server-side failure (the store, an unusable stored key).
+    #[error(transparent)]
+    Internal(ApiError),
+}
+
+/// Verifies `token` as a user token of `tenant`: signed by one of its keys (retired ones too,
+/// until their tokens expire), not expired, and of purpose `user` or `authentication`. It is
+/// not redeemed: a user token is used for as many requests as its lifetime allows.
+pub async fn verify_user_token(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+) -> Result<ResultClaims, UserTokenError> {
+    let keys = state
+        .store
+        .signing_keys(&tenant.id)
+        .await
+        .map_err(|e| UserTokenError::Internal(ApiError::internal(e)))?;
+    let claims = tokens::verify(token, tenant.id.as_str(), &keys, state.clock.now().0).map_err(
+        |e| match e {
+            TokenError::Key(_) => UserTokenError::Internal(ApiError::internal(e)),
+            TokenError::Invalid(_) | TokenError::Expired => UserTokenError::Invalid,
+        },
+    )?;
+    let accepted = [Purpose::User.as_str(), Purpose::Authentication.as_str()];
+    if !accepted.contains(&claims.purpose.as_str()) {
+        return Err(UserTokenError::Invalid);
+    }
+    Ok(claims)
+}
+
+/// What [`rotate`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotated {
+    /// How many active keys were retired.
+    pub retired: u64,
+    /// The new key's ID.
+    pub kid: String,
+    /// The new key's algorithm.
+    pub algorithm: SigningAlgorithm,
+}
+
+/// Retires the tenant's active signing keys and creates a new one of the tenant's
+/// `token_algorithm`, at `now`. Tokens the retired keys signed still verify until they expire,
+/// and the keys stay in the JWKS as long.
+///
+/// Before anything changes, the newest stored key must open with `master`: a rotation run with
+/// another master key than the server's would leave the tenant with a key the server cannot
+/// use. Another node may create a key of its own between the retirement and the insertion
+/// (`active_key` creates one when none is active); both are then published and either verifies.
+pub async fn rotate(
+    store: &dyn crate::store::Store,
+    master: &tokens::MasterKey,
+    tenant: &Tenant,
+    now: i64,
+) -> Result<Rotated, RotateError> {
+    let settings = TenantSettings::from_map(&tenant.settings).map_err(RotateError::Settings)?;
+    let keys = store.signing_keys(&tenant.id).await?;
+    if let Some(newest) = keys.first() {
+        let probe = ResultClaims {
+            iss: tokens::ISSUER.to_owned(),
+            aud: tenant.id.to_string(),
+            tenant: tenant.id.to_string(),
+            sub: "rotation-probe".to_owned(),
+            cred: None,
+            uv: false,
+            amr: Vec::new(),
+            auth_time: now,
+            iat: now,
+            exp: now + 1,
+            jti: String::new(),
+            role: None,
+            domain: None,
+            purpose: "probe".to_owned(),
+        };
+        tokens::sign(&probe, newest, tenant.id.as_str(), master)
+            .map_err(RotateError::WrongMasterKey)?;
+    }
+    let key = tokens::generate_signing_key(
+        tenant.id.as_str(),
+        settings.token_algorithm,
+        master,
+        &SystemRandom::new(),
+        now,
+    )
+    .map_err(RotateError::Key)?;
+    let retired = store.retire_signing_keys(&tenant.id, now).await?;
+    store.insert_signing_key(&tenant.id, &key).await?;
+    Ok(Rotated {
+        retired,
+        kid: key.kid,
+        algorithm: settings.token_algorithm,
+    })
+}
+
+/// Why a rotation failed; nothing changed unless the store failed between its two writes.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// The new key could not be made.
+    #[error("cannot generate a signing key: {0}")]
+    Key(#[source] TokenError),
+    /// The tenant's settings do not parse.
+    #[error(transparent)]
+    Settings(crate::settings::SettingsError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The master key does not open the tenant's newest key.
+    #[error(
+        "the master key does not open the tenant's current signing key (is this the server's \
+         master key?): {0}"
+    )]
+    WrongMasterKey(#[source] TokenError),
+}
+
 /// The newest unretired key of `algorithm`, created if there is none. Two nodes racing here
 /// may both create one; both are published and either verifies.
 async fn active_key(
@@ -113,7 +339,7 @@ pub async fn jwks(state: &AppState, tenant: &Tenant) -> Result<serde_json::Value
     Ok(tokens::jwks(
         &keys,
         state.clock.now().0,
-        i64::from(*TOKEN_TTL_RANGE_SECS.end()),
+        max_token_lifetime(),
     ))
 }
 

@@ -10,6 +10,7 @@ use passkeyd_webauthn::UnixTime;
 
 pub mod api_key;
 pub mod mds;
+pub mod policy;
 pub mod serve;
 pub mod tenant;
 pub mod trust_files;
@@ -64,6 +65,12 @@ pub enum Command {
     },
     /// Create or update the database schema, then exit.
     Migrate,
+    /// Manage tenants' Cedar policies (directly on the database).
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
     /// Run the HTTP server.
     Serve,
     /// Manage tenants (directly on the database).
@@ -90,6 +97,7 @@ pub async fn run(
         Command::Migrate => serve::migrate(&config, out).await,
         Command::Tenant { command } => tenant::run(command, &config, out).await,
         Command::ApiKey { command } => api_key::run(command, &config, out).await,
+        Command::Policy { command } => policy::run(command, &config, out).await,
         Command::Verify(_) | Command::Mds { .. } => {
             Err("this command needs no server configuration".to_owned())
         }

@@ -1,14 +1,18 @@
-//! `passkeyd tenant create|list|update`: operator work, straight on the database.
+//! `passkeyd tenant create|list|update|rotate-keys|reset-user`: operator work, straight on the
+//! database.
 
 use std::io::Write;
 
+use aws_lc_rs::rand::SystemRandom;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::Config;
 use crate::settings::TenantSettings;
-use crate::store::{self, Store, StoreError, Tenant, TenantUpdate};
+use crate::store::{self, AuditEvent, Store, StoreError, Tenant, TenantUpdate};
 use crate::tenant::{check_origin, check_rp_id, TenantId};
+use crate::token_keys;
+use crate::tokens::MasterKey;
 
 /// `passkeyd tenant ...`
 #[derive(Debug, Subcommand)]
@@ -19,6 +23,32 @@ pub enum TenantCommand {
     List,
     /// Change a tenant and print it as JSON.
     Update(UpdateArgs),
+    /// Retire the tenant's token signing keys and create a new one (of the tenant's
+    /// `token_algorithm`). Tokens signed by the old keys keep verifying, and the old keys stay
+    /// in the JWKS, until those tokens expire. Needs the server's master key.
+    RotateKeys(RotateKeysArgs),
+    /// Lift a user's lock after too many failed ceremonies or backup codes (resets their
+    /// failure count).
+    ResetUser(ResetUserArgs),
+}
+
+/// Arguments of `passkeyd tenant rotate-keys`.
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    /// The tenant.
+    #[arg(long, value_parser = parse_id)]
+    pub id: TenantId,
+}
+
+/// Arguments of `passkeyd tenant reset-user`.
+#[derive(Debug, Args)]
+pub struct ResetUserArgs {
+    /// The tenant.
+    #[arg(long, value_parser = parse_id)]
+    pub id: TenantId,
+    /// The app's user ID.
+    #[arg(long)]
+    pub user: String,
 }
 
 /// Arguments of `passkeyd tenant create`.
@@ -94,18 +124,76 @@ pub async fn run(
     config: &Config,
     out: &mut impl Write,
 ) -> Result<(), String> {
+    // Only a rotation needs the master key; it is loaded before the store is touched.
+    let master_key = match &command {
+        TenantCommand::RotateKeys(_) => Some(master_key(config)?),
+        _ => None,
+    };
     let store = store::open(config).await.map_err(|e| e.to_string())?;
-    let result = execute(command, store.as_ref(), out).await;
+    let result = execute(command, store.as_ref(), master_key.as_ref(), out).await;
     store.close().await;
     result
+}
+
+/// The server's master key, found as `serve` finds it (`master_key`, else the key file). Unlike
+/// `serve`, a missing key file is an error rather than made: a key made here would seal the new
+/// signing key with a key the server does not have.
+fn master_key(config: &Config) -> Result<MasterKey, String> {
+    if let Some(key) = &config.master_key {
+        return Ok(key.clone());
+    }
+    let path = config.master_key_file();
+    if !path.is_file() {
+        return Err(format!(
+            "no master key: {} does not exist and PASSKEYD_MASTER_KEY is not set (run the \
+             command with the server's configuration)",
+            path.display()
+        ));
+    }
+    MasterKey::load_or_create(&path, &SystemRandom::new()).map_err(|e| e.to_string())
 }
 
 async fn execute(
     command: TenantCommand,
     store: &dyn Store,
+    master_key: Option<&MasterKey>,
     out: &mut impl Write,
 ) -> Result<(), String> {
     match command {
+        TenantCommand::RotateKeys(args) => {
+            let Some(master_key) = master_key else {
+                return Err("rotate-keys needs the master key".to_owned());
+            };
+            let tenant = match store.tenant(&args.id).await {
+                Ok(tenant) => tenant,
+                Err(StoreError::NotFound) => return Err(format!("no tenant {}", args.id)),
+                Err(e) => return Err(e.to_string()),
+            };
+            let rotated = token_keys::rotate(store, master_key, &tenant, super::now().0)
+                .await
+                .map_err(|e| e.to_string())?;
+            let details = json!({ "kid": rotated.kid, "retired": rotated.retired });
+            audit(store, &tenant.id, "signing_keys.rotate", None, details).await;
+            let line = json!({
+                "id": tenant.id,
+                "kid": rotated.kid,
+                "algorithm": rotated.algorithm.as_str(),
+                "retired": rotated.retired,
+            });
+            writeln!(out, "{line}").map_err(|e| e.to_string())
+        }
+        TenantCommand::ResetUser(args) => match store.reset_failures(&args.id, &args.user).await {
+            Ok(()) => {
+                let subject = Some(format!("user:{}", args.user));
+                audit(store, &args.id, "user.reset", subject, json!({})).await;
+                let line = json!({ "id": args.id, "user": args.user, "failedAttempts": 0 });
+                writeln!(out, "{line}").map_err(|e| e.to_string())
+            }
+            Err(StoreError::NotFound) => {
+                Err(format!("no user {} in tenant {}", args.user, args.id))
+            }
+            Err(e) => Err(e.to_string()),
+        },
         TenantCommand::Create(args) => {
             let name = args.name.unwrap_or_else(|| args.id.to_string());
             let tenant = Tenant {
@@ -163,6 +251,31 @@ async fn execute(
             };
             print(out, &tenant.map_err(|e| e.to_string())?)
         }
+    }
+}
+
+/// Records what the operator did in the tenant's audit trail (actor `cli`). A failure to
+/// record is reported but does not undo the change.
+async fn audit(
+    store: &dyn Store,
+    tenant: &TenantId,
+    action: &str,
+    subject: Option<String>,
+    details: serde_json::Value,
+) {
+    let event = AuditEvent {
+        id: 0,
+        at: super::now().0,
+        actor: "cli".to_owned(),
+        action: action.to_owned(),
+        subject,
+        outcome: "success".to_owned(),
+        details,
+        ip: None,
+        request_id: None,
+    };
+    if let Err(e) = store.insert_audit_event(tenant, &event).await {
+        tracing::warn!(error = %e, action, "cannot record the audit event");
     }
 }
 

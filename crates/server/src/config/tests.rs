@@ -200,3 +200,44 @@ fn pool_size_and_master_key_are_checked() {
         "Debug must not print the key"
     );
 }
+
+#[test]
+fn the_admin_key_is_off_by_default_checked_and_kept_hashed() {
+    let defaults = Config::load(None, &BTreeMap::new()).unwrap().config;
+    assert!(
+        defaults.admin_key.is_none(),
+        "no admin key means no admin API"
+    );
+
+    let key = "op-0123456789abcdefghijklmnopqrstuvwxyz";
+    let loaded = Config::load(None, &env(&[("PASSKEYD_ADMIN_KEY", key)]))
+        .unwrap()
+        .config;
+    let admin = loaded.admin_key.as_ref().unwrap();
+    assert!(admin.matches(key));
+    assert!(!admin.matches("op-0123456789abcdefghijklmnopqrstuvwxyZ"));
+    assert!(!admin.matches(""));
+    let debug = format!("{loaded:?}");
+    assert!(!debug.contains(key), "{debug}");
+
+    for bad in [
+        "short",
+        &"x".repeat(257),
+        "has a space in it, which is not allowed here",
+    ] {
+        let err = error(None, &[("PASSKEYD_ADMIN_KEY", bad)]);
+        assert!(err.starts_with("PASSKEYD_ADMIN_KEY: "), "{err}");
+        assert!(!err.contains(bad), "the error must not echo the key: {err}");
+    }
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "admin_key = \"{key}\"").unwrap();
+    let from_file = Config::load(Some(file.path()), &BTreeMap::new())
+        .unwrap()
+        .config;
+    assert!(from_file.admin_key.unwrap().matches(key));
+    let mut short = tempfile::NamedTempFile::new().unwrap();
+    writeln!(short, "admin_key = \"short\"").unwrap();
+    let err = error(Some(short.path()), &[]);
+    assert!(err.contains(": admin_key: "), "{err}");
+}

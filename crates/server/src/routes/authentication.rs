@@ -82,6 +82,9 @@ pub struct AuthenticationResult {
     pub token: String,
     /// When the token expires (Unix seconds).
     pub token_expires_at: i64,
+    /// The `@notice` annotations of the tenant policies that permitted the sign-in (empty
+    /// when none carries one, or the tenant has no policy).
+    pub notices: Vec<String>,
 }
 
 /// Begins an authentication.
@@ -147,5 +150,6 @@ pub async fn response(
         counter_regressed: done.counter_regressed,
         token: done.token.token,
         token_expires_at: done.token.expires_at,
+        notices: done.notices,
     }))
 }

@@ -1,4 +1,5 @@
-//! `PATCH/DELETE /credentials/{credentialId}` (secret key).
+//! `PATCH/DELETE /credentials/{credentialId}` (secret key). The tenant's policy decides each
+//! change (action `ManageCredential`, the API key as principal).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,9 +12,10 @@ use utoipa::ToSchema;
 
 use super::{rfc3339, ClientIp, RequestId};
 use crate::audit::{aaguid_text, Audit};
-use crate::auth::SecretCaller;
+use crate::auth::{Caller, SecretCaller};
 use crate::ceremony::MAX_NAME_BYTES;
 use crate::error::{ApiError, ApiJson};
+use crate::policy::{self, Action, Principal};
 use crate::state::AppState;
 use crate::store::Credential;
 
@@ -131,11 +133,16 @@ pub async fn rename(
         request_id,
     );
     audit.subject(format!("credential:{}", base64url_encode(&id)));
-    let result = state
-        .store
-        .rename_credential(&tenant.id, &id, body.friendly_name.as_deref())
-        .await
-        .map_err(ApiError::from);
+    let result = async {
+        may_manage(&state, &caller, &id).await?;
+        state
+            .store
+            .rename_credential(&tenant.id, &id, body.friendly_name.as_deref())
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    policy::note_denial(&mut audit, result.as_ref().err());
     audit
         .finish(
             &state,
@@ -167,11 +174,16 @@ pub async fn remove(
         request_id,
     );
     audit.subject(format!("credential:{}", base64url_encode(&id)));
-    let result = state
-        .store
-        .delete_credential(&tenant.id, &id)
-        .await
-        .map_err(ApiError::from);
+    let result = async {
+        may_manage(&state, &caller, &id).await?;
+        state
+            .store
+            .delete_credential(&tenant.id, &id)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    policy::note_denial(&mut audit, result.as_ref().err());
     audit
         .finish(
             &state,
@@ -179,4 +191,23 @@ pub async fn remove(
         )
         .await;
     result.map(|()| StatusCode::NO_CONTENT)
+}
+
+/// Asks the tenant's policy whether `caller` may change credential `id` (action
+/// `ManageCredential`). Without a policy nothing is read; with one, an unknown credential is
+/// 404, as the change itself would answer.
+async fn may_manage(state: &AppState, caller: &Caller, id: &[u8]) -> Result<(), ApiError> {
+    let tenant = &caller.tenant.id;
+    let Some(policies) = policy::tenant_policies(state, tenant).await? else {
+        return Ok(());
+    };
+    let credential = state.store.credential(tenant, id).await?;
+    let user = state.store.user(tenant, &credential.user_id).await?;
+    let resource = policy::resource_for_credential(state, tenant, &credential, &user).await?;
+    let principal = Principal::ApiKey {
+        prefix: caller.key_prefix.clone(),
+    };
+    policies
+        .decide(&principal, Action::ManageCredential, &resource)
+        .map(drop)
 }

@@ -11,10 +11,13 @@ use crate::error::{ApiError, REQUEST_ID};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
 
+pub mod admin;
+pub mod audit;
 pub mod authentication;
 pub mod credentials;
 pub mod demo;
 pub mod health;
+pub mod me;
 pub mod openapi;
 pub mod registration;
 pub mod tenants;

@@ -18,11 +18,11 @@ use passkeyd_webauthn::{VerifyError, ERROR_CODES};
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::response::Response;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Object, Ref, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
-use super::{authentication, credentials, health, registration, tenants, tokens, users};
+use super::{admin, authentication, credentials, health, registration, tenants, tokens, users};
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -78,6 +78,18 @@ async fn openapi_json() -> impl IntoResponse {
         tenants::show,
         health::healthz,
         health::readyz,
+        admin::show,
+        admin::set,
+        admin::clear,
+        crate::routes::users::mint_token,
+        crate::routes::me::list,
+        crate::routes::me::rename,
+        crate::routes::me::remove,
+        crate::routes::me::mfa_begin,
+        crate::routes::me::mfa_complete,
+        crate::routes::me::regenerate_codes,
+        crate::routes::me::verify_code,
+        crate::routes::audit::list,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -91,6 +103,11 @@ async fn openapi_json() -> impl IntoResponse {
             of the browser-direct flow."),
         (name = "tenant", description = "The tenant the API key acts for."),
         (name = "health", description = "Probes and metrics for operators."),
+        (name = "admin", description = "The operator API (operator key). Off, every route 404, \
+            when the server has no operator key (`PASSKEYD_ADMIN_KEY`)."),
+        (name = "me", description = "The user-facing API: a user manages their own passkeys, \
+            second factors and backup codes with a user token (`Authorization: Bearer`)."),
+        (name = "audit", description = "The tenant's audit trail (secret key)."),
         (name = "meta", description = "This description."),
         (name = "demo", description = "The demo page."),
     ),
@@ -127,6 +144,37 @@ impl Modify for Document {
                  else 403 `forbidden`. An optional `X-Tenant-ID` header must name the key's \
                  tenant, else 403 `tenant_mismatch`.",
             ))),
+        );
+
+        components.add_security_scheme(
+            ADMIN_KEY,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <operator key>`: the server's `PASSKEYD_ADMIN_KEY`. \
+                         Without one configured the admin API is off (404).",
+                    ))
+                    .build(),
+            ),
+        );
+
+        components.add_security_scheme(
+            USER_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "`Authorization: Bearer <user token>`: a token the app's backend minted \
+                         at `POST /users/{userId}/tokens` (purpose `user`), or the result token \
+                         of a passkey sign-in (purpose `authentication`; a registration's is \
+                         refused). Verified with the keys of the tenant it names; any failure \
+                         is 401 `unauthenticated`. An optional `X-Tenant-ID` header must name \
+                         the token's tenant, else 403 `tenant_mismatch`.",
+                    ))
+                    .build(),
+            ),
         );
 
         openapi.paths.paths.insert(
@@ -208,9 +256,16 @@ fn text_operation(
     operation
 }
 
+/// The security scheme of the user-facing API.
+const USER_TOKEN: &str = "user_token";
+
+/// The security scheme of the operator API.
+const ADMIN_KEY: &str = "admin_key";
+
 /// What every operation shares: a unique operation ID (`{tag}_{handler}`, as handlers in
-/// different files share names), the `X-Tenant-ID` header where a key is needed, and the error
-/// answers (every route can answer 405, 408 and 500 in the envelope, whatever its handler does).
+/// different files share names), the `X-Tenant-ID` header where an API key is needed, and the
+/// error answers (every route can answer 405, 408 and 500 in the envelope, whatever its handler
+/// does).
 fn complete(operation: &mut Operation) {
     let tagged = match (&operation.operation_id, &operation.tags) {
         (Some(id), Some(tags)) => tags.first().map(|tag| format!("{tag}_{id}")),
@@ -219,7 +274,12 @@ fn complete(operation: &mut Operation) {
     if tagged.is_some() {
         operation.operation_id = tagged;
     }
-    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+    // The operator API is not a tenant's: its key names no tenant to check.
+    let operator = operation
+        .tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t == "admin"));
+    if !operator && operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         let mut tenant = Parameter::new("X-Tenant-ID");
         tenant.parameter_in = ParameterIn::Header;
         tenant.required = Required::False;
@@ -336,6 +396,11 @@ fn api_codes() -> Vec<CodeRow> {
             "The assertion's credential is not registered with the tenant.",
         ),
         CodeRow::of(
+            &ApiError::PolicyInvalid(crate::policy::PolicyError::Empty),
+            "A policy sent to the operator API does not parse or does not validate against \
+             passkeyd's Cedar schema; `details.errors` lists the problems. Nothing is stored.",
+        ),
+        CodeRow::of(
             &ApiError::Unauthenticated,
             "`X-Api-Key` is missing, malformed, unknown or revoked, or the wrong kind of key \
              for the route.",
@@ -354,10 +419,22 @@ fn api_codes() -> Vec<CodeRow> {
             "The result token was already redeemed at `/tokens/verify` (single use).",
         ),
         CodeRow::of(
+            &ApiError::Token("backup_code_invalid", message),
+            "The backup code is wrong, malformed or already used; it counts against the user's \
+             failure budget.",
+        ),
+        CodeRow::of(
             &ApiError::Forbidden(message),
             "The caller may not do this: a publishable key from an origin that is not the \
              tenant's, registration with a publishable key and no registration token, \
              per-request options the tenant does not allow.",
+        ),
+        CodeRow::of(
+            &ApiError::PolicyDenied {
+                notices: Vec::new(),
+            },
+            "The tenant's Cedar policy refused the request; `notices` carries the `@notice` \
+             annotations of the policies that decided.",
         ),
         CodeRow::of(
             &ApiError::TenantMismatch,
@@ -395,6 +472,10 @@ fn api_codes() -> Vec<CodeRow> {
             &ApiError::Conflict("counter_regression", message),
             "Another sign-in with the same credential was recorded first; try again. (As a \
              verification failure, `counter_regression` is 400; see below.)",
+        ),
+        CodeRow::of(
+            &ApiError::Conflict("last_credential", message),
+            "The tenant requires a second factor: a user cannot delete their last credential.",
         ),
         CodeRow::of(
             &ApiError::SessionExpired,

@@ -96,6 +96,9 @@ pub struct RegistrationResult {
     pub token: String,
     /// When the token expires (Unix seconds).
     pub token_expires_at: i64,
+    /// The `@notice` annotations of the tenant policies that permitted the registration
+    /// (empty when none carries one, or the tenant has no policy).
+    pub notices: Vec<String>,
 }
 
 /// Begins a registration.
@@ -200,5 +203,6 @@ pub async fn response(
         created_at: rfc3339(credential.created_at),
         token: done.token.token,
         token_expires_at: done.token.expires_at,
+        notices: done.notices,
     }))
 }

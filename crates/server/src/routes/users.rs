@@ -1,24 +1,28 @@
-//! `GET/DELETE /users/{userId}` and `GET /users/{userId}/credentials` (secret key).
+//! `GET/DELETE /users/{userId}`, `GET /users/{userId}/credentials` and
+//! `POST /users/{userId}/tokens` (secret key).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::credentials::CredentialView;
 use super::{rfc3339, ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::SecretCaller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
+use crate::settings::TenantSettings;
 use crate::state::AppState;
+use crate::token_keys::{self, UserTokenRequest};
 
 /// The user routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/users/{user_id}", get(show).delete(remove))
         .route("/users/{user_id}/credentials", get(credentials))
+        .route("/users/{user_id}/tokens", post(mint_token))
 }
 
 /// A user ID from the path. One that no user can have (too long, control characters: which
@@ -132,5 +136,145 @@ pub async fn credentials(
             .iter()
             .map(|c| CredentialView::new(&state, c))
             .collect(),
+    }))
+}
+
+/// The user, created first when absent and a user name is given.
+async fn find_or_create(
+    state: &AppState,
+    tenant: &crate::store::Tenant,
+    user_id: &str,
+    user_name: Option<String>,
+    display_name: Option<String>,
+) -> Result<crate::store::User, ApiError> {
+    use crate::ceremony::{check_name, MAX_NAME_BYTES};
+    match state.store.user(&tenant.id, user_id).await {
+        Err(crate::store::StoreError::NotFound) => {}
+        found => return found.map_err(ApiError::from),
+    }
+    let Some(name) = user_name else {
+        return Err(ApiError::NotFound);
+    };
+    check_name("userName", &name, MAX_NAME_BYTES)?;
+    if let Some(display) = &display_name {
+        check_name("userDisplayName", display, MAX_NAME_BYTES)?;
+    }
+    let handle = crate::api_keys::random_bytes::<32>(&aws_lc_rs::rand::SystemRandom::new())
+        .map_err(ApiError::internal)?;
+    let user = crate::store::User {
+        id: user_id.to_owned(),
+        user_handle: handle.to_vec(),
+        display_name: display_name.unwrap_or_else(|| name.clone()),
+        name,
+        failed_attempts: 0,
+        created_at: state.clock.now().0,
+    };
+    match state.store.insert_user_if_absent(&tenant.id, &user).await {
+        // Created here, or by a concurrent request: either way the stored one is the user.
+        Ok(_) => Ok(state.store.user(&tenant.id, user_id).await?),
+        Err(crate::store::StoreError::Conflict(_)) => Err(ApiError::Conflict(
+            "user_exists",
+            "another user has this user name",
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Body of `POST /users/{userId}/tokens`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserTokenBody {
+    /// The user's role in the app (1 to 64 printable characters), for the tenant's policies.
+    pub role: Option<String>,
+    /// The user's domain in the app (1 to 64 printable characters), for the tenant's policies.
+    pub domain: Option<String>,
+    /// Lifetime in seconds, 1 to 3600 (default 900).
+    pub ttl_seconds: Option<u32>,
+    /// For a user passkeyd does not know yet (one who so far signs in only with a password):
+    /// their user name, so they are created and can enrol a passkey at `/me`. Ignored for an
+    /// existing user.
+    pub user_name: Option<String>,
+    /// The new user's display name (defaults to the user name).
+    pub user_display_name: Option<String>,
+}
+
+/// Answer of `POST /users/{userId}/tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserTokenMinted {
+    /// The user token (a JWT, purpose `user`): the user presents it as
+    /// `Authorization: Bearer` to the `/me` routes until it expires.
+    pub token: String,
+    /// The user.
+    pub user_id: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Mints a user token for a user the app signed in another way (a password, say), so they can
+/// manage their passkeys and enrol a second factor at `/me`. The token carries the user's
+/// whole authority over their own credentials: mint it only once the app trusts the sign-in
+/// that much, and use `role` and `domain` with the tenant's policies to narrow it.
+#[utoipa::path(post, path = "/users/{userId}/tokens", tag = "users",
+    params(("userId" = String, Path, description = "The app's user ID")),
+    request_body = UserTokenBody,
+    security(("api_key" = [])),
+    responses((status = 200, body = UserTokenMinted), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn mint_token(
+    SecretCaller(caller): SecretCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<UserTokenBody>,
+) -> Result<Json<UserTokenMinted>, ApiError> {
+    let tenant = &caller.tenant;
+    let mut audit = Audit::new(
+        &tenant.id,
+        &caller.actor(),
+        "user_token.mint",
+        ip.0,
+        request_id,
+    );
+    audit.subject(format!("user:{user_id}"));
+    let (role, domain) = (body.role.clone(), body.domain.clone());
+    let result = async {
+        let user = find_or_create(
+            &state,
+            tenant,
+            user_path(&user_id)?,
+            body.user_name,
+            body.user_display_name,
+        )
+        .await?;
+        let settings = TenantSettings::from_map(&tenant.settings).map_err(ApiError::internal)?;
+        let request = UserTokenRequest {
+            role: body.role,
+            domain: body.domain,
+            ttl_secs: body.ttl_seconds,
+        };
+        token_keys::mint_user(&state, tenant, &settings, &user.id, request).await
+    }
+    .await;
+    if let Ok(token) = &result {
+        // Checked by now, so fit for the trail; the token itself never goes there.
+        for (key, value) in [("role", role), ("domain", domain)] {
+            if let Some(value) = value {
+                audit.detail(key, value);
+            }
+        }
+        audit.detail("expires_at", token.expires_at.to_string());
+    }
+    audit
+        .finish(
+            &state,
+            result.as_ref().map_or_else(ApiError::code, |_| "success"),
+        )
+        .await;
+    let token = result?;
+    Ok(Json(UserTokenMinted {
+        token: token.token,
+        user_id,
+        expires_at: token.expires_at,
     }))
 }

@@ -364,6 +364,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A user by WebAuthn user handle.
     async fn user_by_handle(&self, tenant: &TenantId, handle: &[u8]) -> Result<User, StoreError>;
 
+    /// Creates a user without credentials (an app user who signed in another way); true if
+    /// this call created them, false if a user with this ID exists. `Conflict("user_name_taken")`
+    /// if another user has the name.
+    async fn insert_user_if_absent(
+        &self,
+        tenant: &TenantId,
+        user: &User,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes a user and their credentials.
     async fn delete_user(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError>;
 

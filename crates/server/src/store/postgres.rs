@@ -404,6 +404,26 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn insert_user_if_absent(
+        &self,
+        tenant: &TenantId,
+        user: &User,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(&user.id)
+        .bind(&user.user_handle)
+        .bind(&user.name)
+        .bind(&user.display_name)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error(e, "user_name_taken"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn delete_user(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
         // The credentials go with the user (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")

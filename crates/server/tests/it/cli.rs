@@ -373,3 +373,105 @@ fn tenant_settings_are_checked_and_leaving_localhost_closes_open_sign_up() {
     assert_eq!(moved[0]["settings"]["open_signup"], false);
     assert!(moved[0]["settings"].get("demo_publishable_key").is_none());
 }
+
+/// `tenant rotate-keys` and `tenant reset-user` against the database of a running server (its
+/// backend, with the master key file it made).
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_rotate_keys_and_reset_user() {
+    use crate::common::{database_for, secret_key, Server};
+    use crate::me::{header, me, register_user, user_token};
+
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let server = Server::start_with_key(&data, secret_key()).await;
+    let database = database_for(&data).await;
+    let mut env = Vec::new();
+    if let Some(url) = &database {
+        env.push(("PASSKEYD_DATABASE_URL", url.as_str()));
+    }
+    let run = |args: &[&str]| passkeyd(dir.path(), &env, args);
+    let store = server.state.store.clone();
+    let tenant = passkeyd::tenant::TenantId::default_tenant();
+
+    // reset-user lifts a lock.
+    register_user(&server, "alice").await;
+    for _ in 0..3 {
+        store.record_failure(&tenant, "alice").await.unwrap();
+    }
+    let reset = json_lines(&ok(&run(&[
+        "tenant",
+        "reset-user",
+        "--id",
+        "default",
+        "--user",
+        "alice",
+    ])));
+    assert_eq!(reset[0]["user"], "alice");
+    assert_eq!(
+        store.user(&tenant, "alice").await.unwrap().failed_attempts,
+        0
+    );
+    let unknown = failed(&run(&[
+        "tenant",
+        "reset-user",
+        "--id",
+        "default",
+        "--user",
+        "nobody",
+    ]));
+    assert!(unknown.contains("no user nobody"), "{unknown}");
+
+    // rotate-keys: the old token keeps working, new tokens use the new key.
+    let before = user_token(&server, "alice").await;
+    let old_kid = header(&before)["kid"].as_str().unwrap().to_owned();
+    let rotated = json_lines(&ok(&run(&["tenant", "rotate-keys", "--id", "default"])));
+    assert_eq!(rotated[0]["retired"], 1);
+    assert_eq!(rotated[0]["algorithm"], "ES256");
+    let new_kid = rotated[0]["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    let after = user_token(&server, "alice").await;
+    assert_eq!(header(&after)["kid"], new_kid.as_str());
+    for token in [&before, &after] {
+        let list = me(
+            &server,
+            reqwest::Method::GET,
+            "/me/credentials",
+            token,
+            None,
+        )
+        .await;
+        assert_eq!(list.status(), 200);
+    }
+    let keys = store.signing_keys(&tenant).await.unwrap();
+    assert_eq!(keys.len(), 2);
+
+    // Another master key, an unknown tenant, or no master key at all: nothing changes.
+    let stranger = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let mut wrong_env = env.clone();
+    wrong_env.push(("PASSKEYD_MASTER_KEY", stranger));
+    let wrong = failed(&passkeyd(
+        dir.path(),
+        &wrong_env,
+        &["tenant", "rotate-keys", "--id", "default"],
+    ));
+    assert!(wrong.contains("master key"), "{wrong}");
+    let missing = failed(&run(&["tenant", "rotate-keys", "--id", "nope"]));
+    assert!(missing.contains("no tenant nope"), "{missing}");
+    assert_eq!(store.signing_keys(&tenant).await.unwrap(), keys);
+    let empty = TempDir::new().unwrap();
+    let no_key = failed(&passkeyd(
+        empty.path(),
+        &[],
+        &["tenant", "rotate-keys", "--id", "default"],
+    ));
+    assert!(no_key.contains("no master key"), "{no_key}");
+
+    // Both operator actions are in the tenant's audit trail, by the CLI.
+    let events = store.audit_events(&tenant, None, 200).await.unwrap();
+    for action in ["signing_keys.rotate", "user.reset"] {
+        let event = events.iter().find(|e| e.action == action).unwrap();
+        assert_eq!(event.actor, "cli", "{action}");
+    }
+    server.stop().await;
+}

@@ -1,0 +1,556 @@
+//! The user-facing API (`Authorization: Bearer <user token>`): a user lists, renames and
+//! deletes their own credentials, enrols a passkey as a second factor, and manages and uses
+//! their backup codes.
+//!
+//! Every handler takes [`UserCaller`] and passes only its tenant and its user's ID to the
+//! store, so a user never reaches another user's or another tenant's rows: another user's
+//! credential ID is answered 404, exactly as an unknown one, and nothing is touched.
+//!
+//! These routes are not limited per client IP: the app's backend may call them for all of its
+//! users from one address, as it calls the secret-key API. What an attacker holding a user
+//! token could guess at, the backup codes, is limited per user by the failure budget.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use passkeyd_webauthn::json::{base64url_decode, base64url_encode};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use super::credentials::{parse_credential_id, CredentialPatch, CredentialView};
+use super::registration::RegistrationBegun;
+use super::users::CredentialList;
+use super::{ClientIp, RequestId};
+use crate::audit::Audit;
+use crate::auth::UserCaller;
+use crate::backup_codes;
+use crate::ceremony::{self, Context, Registrant, MAX_NAME_BYTES};
+use crate::error::{ApiError, ApiJson};
+use crate::policy::{self, Action, Principal, Resource};
+use crate::settings::TenantSettings;
+use crate::state::AppState;
+use crate::store::{Credential, NewRegistration, StoreError, User};
+
+/// The `/me` routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me/credentials", get(list))
+        .route(
+            "/me/credentials/{credential_id}",
+            patch(rename).delete(remove),
+        )
+        .route("/me/mfa/webauthn/register/begin", post(mfa_begin))
+        .route("/me/mfa/webauthn/register/complete", post(mfa_complete))
+        .route("/me/mfa/backup-codes", post(regenerate_codes))
+        .route("/me/mfa/backup-codes/verify", post(verify_code))
+}
+
+/// The tenant's settings.
+fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> {
+    TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)
+}
+
+/// The caller as the tenant's policies see them: the user, with the token's role and domain.
+fn principal(caller: &UserCaller) -> Principal {
+    Principal::User {
+        id: caller.user.id.clone(),
+        role: caller.claims.role.clone(),
+        domain: caller.claims.domain.clone(),
+    }
+}
+
+/// What a policy decides on: the user (and the credential, when one is concerned).
+fn resource(user: &User, credential: Option<&Credential>, credential_count: usize) -> Resource {
+    match credential {
+        Some(credential) => Resource::for_credential(user, credential, credential_count),
+        None => Resource {
+            user_id: user.id.clone(),
+            user_domain: policy::user_domain(&user.name),
+            credential_count: u32::try_from(credential_count).unwrap_or(u32::MAX),
+            ..Resource::default()
+        },
+    }
+}
+
+fn audit(
+    caller: &UserCaller,
+    action: &'static str,
+    ip: ClientIp,
+    request_id: Option<String>,
+) -> Audit {
+    let mut audit = Audit::new(&caller.tenant.id, &caller.actor(), action, ip.0, request_id);
+    audit.subject(format!("user:{}", caller.user.id));
+    audit
+}
+
+/// Records `audit` with the outcome of `result`, and passes the result on.
+async fn finish<T>(
+    state: &AppState,
+    audit: Audit,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let outcome = result.as_ref().map_or_else(ApiError::code, |_| "success");
+    audit.finish(state, outcome).await;
+    result
+}
+
+/// One of the caller's own credentials: 404 for an unknown ID and for another user's alike.
+async fn own_credential(
+    state: &AppState,
+    caller: &UserCaller,
+    credential_id: &[u8],
+) -> Result<Credential, ApiError> {
+    match state
+        .store
+        .credential(&caller.tenant.id, credential_id)
+        .await
+    {
+        Ok(credential) if credential.user_id == caller.user.id => Ok(credential),
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::NotFound),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// The caller's credentials.
+#[utoipa::path(get, path = "/me/credentials", tag = "me",
+    security(("user_token" = [])),
+    responses((status = 200, body = CredentialList), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn list(
+    caller: UserCaller,
+    State(state): State<AppState>,
+) -> Result<Json<CredentialList>, ApiError> {
+    let tenant = &caller.tenant.id;
+    let credentials = state.store.credentials(tenant, &caller.user.id).await?;
+    policy::authorize(
+        &state,
+        tenant,
+        &principal(&caller),
+        Action::ManageCredential,
+        &resource(&caller.user, None, credentials.len()),
+    )
+    .await?;
+    Ok(Json(CredentialList {
+        credentials: credentials
+            .iter()
+            .map(|c| CredentialView::new(&state, c))
+            .collect(),
+    }))
+}
+
+/// Renames one of the caller's credentials.
+#[utoipa::path(patch, path = "/me/credentials/{credentialId}", tag = "me",
+    params(("credentialId" = String, Path, description = "The credential ID, base64url")),
+    request_body = CredentialPatch,
+    security(("user_token" = [])),
+    responses((status = 200, body = CredentialView), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn rename(
+    caller: UserCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    Path(credential_id): Path<String>,
+    ApiJson(body): ApiJson<CredentialPatch>,
+) -> Result<Json<CredentialView>, ApiError> {
+    let id = parse_credential_id(&credential_id)?;
+    if let Some(name) = &body.friendly_name {
+        if name.trim().is_empty()
+            || name.len() > MAX_NAME_BYTES
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "friendlyName must be 1 to {MAX_NAME_BYTES} bytes of printable text"
+            )));
+        }
+    }
+    let mut audit = audit(&caller, "credential.rename", ip, request_id);
+    audit.subject(format!(
+        "user:{} credential:{}",
+        caller.user.id,
+        base64url_encode(&id)
+    ));
+    let result = async {
+        let tenant = &caller.tenant.id;
+        let credential = own_credential(&state, &caller, &id).await?;
+        let count = state
+            .store
+            .credentials(tenant, &caller.user.id)
+            .await?
+            .len();
+        policy::authorize(
+            &state,
+            tenant,
+            &principal(&caller),
+            Action::ManageCredential,
+            &resource(&caller.user, Some(&credential), count),
+        )
+        .await?;
+        Ok(state
+            .store
+            .rename_credential(tenant, &id, body.friendly_name.as_deref())
+            .await?)
+    }
+    .await;
+    let renamed = finish(&state, audit, result).await?;
+    Ok(Json(CredentialView::new(&state, &renamed)))
+}
+
+/// Deletes one of the caller's credentials. Where the tenant requires MFA, the last one
+/// cannot be deleted (409 `last_credential`).
+#[utoipa::path(delete, path = "/me/credentials/{credentialId}", tag = "me",
+    params(("credentialId" = String, Path, description = "The credential ID, base64url")),
+    security(("user_token" = [])),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn remove(
+    caller: UserCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    Path(credential_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_credential_id(&credential_id)?;
+    let mut audit = audit(&caller, "credential.delete", ip, request_id);
+    audit.subject(format!(
+        "user:{} credential:{}",
+        caller.user.id,
+        base64url_encode(&id)
+    ));
+    let result = delete_own(&state, &caller, &id).await;
+    finish(&state, audit, result)
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+}
+
+fn last_credential() -> ApiError {
+    ApiError::Conflict(
+        "last_credential",
+        "the tenant requires a second factor: the last credential cannot be deleted",
+    )
+}
+
+async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<(), ApiError> {
+    let tenant = &caller.tenant.id;
+    let credential = own_credential(state, caller, id).await?;
+    let count = state
+        .store
+        .credentials(tenant, &caller.user.id)
+        .await?
+        .len();
+    policy::authorize(
+        state,
+        tenant,
+        &principal(caller),
+        Action::ManageCredential,
+        &resource(&caller.user, Some(&credential), count),
+    )
+    .await?;
+    let require_mfa = settings(caller)?.require_mfa;
+    if require_mfa && count <= 1 {
+        return Err(last_credential());
+    }
+    state.store.delete_credential(tenant, id).await?;
+    if require_mfa
+        && state
+            .store
+            .credentials(tenant, &caller.user.id)
+            .await?
+            .is_empty()
+    {
+        // Two deletes of a user's last two credentials raced past the check above: this one
+        // puts its credential back. Whichever delete counts last sees none left and restores,
+        // so the user always keeps one (the store has no conditional delete).
+        let restore = NewRegistration {
+            user: caller.user.clone(),
+            credential,
+        };
+        match state.store.insert_registration(tenant, &restore).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+        return Err(last_credential());
+    }
+    Ok(())
+}
+
+/// A ceremony context for the caller (a user, not the app's backend).
+fn context(
+    caller: &UserCaller,
+    settings: TenantSettings,
+    ip: ClientIp,
+    request_id: Option<String>,
+) -> Context {
+    Context {
+        tenant: caller.tenant.clone(),
+        settings,
+        secret: false,
+        actor: caller.actor(),
+        ip: ip.0,
+        request_id,
+    }
+}
+
+/// The prefix of a session token handed out by the `/me` MFA begin.
+const MFA_SESSION_PREFIX: &str = "mfa.";
+/// The MAC purpose binding an MFA session to its user.
+const MFA_SESSION_PURPOSE: &str = "passkeyd mfa session v1";
+
+/// The tag that binds a ceremony session token to the tenant and user it was begun for.
+fn session_tag(state: &AppState, caller: &UserCaller, session: &str) -> [u8; 32] {
+    let mut message = caller.tenant.id.as_str().as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(caller.user.id.as_bytes());
+    message.push(0);
+    message.extend_from_slice(session.as_bytes());
+    state.master_key.mac(MFA_SESSION_PURPOSE, &message)
+}
+
+/// `mfa.<session>.<tag>`: the complete step accepts it only with a token of the same user, and
+/// checks that before the session is taken, so a session begun for someone else (with the
+/// secret key, or by another user) is refused without being used up.
+fn bind_session(state: &AppState, caller: &UserCaller, session: &str) -> String {
+    let tag = session_tag(state, caller, session);
+    format!("{MFA_SESSION_PREFIX}{session}.{}", base64url_encode(&tag))
+}
+
+fn unbind_session<'a>(
+    state: &AppState,
+    caller: &UserCaller,
+    bound: &'a str,
+) -> Result<&'a str, ApiError> {
+    let not_found = || {
+        ApiError::BadRequest(
+            "session_not_found",
+            "unknown or already used session; begin again",
+        )
+    };
+    let (session, tag) = bound
+        .strip_prefix(MFA_SESSION_PREFIX)
+        .and_then(|rest| rest.split_once('.'))
+        .ok_or_else(not_found)?;
+    let tag = base64url_decode(tag).map_err(|_| not_found())?;
+    let expected = session_tag(state, caller, session);
+    if bool::from(expected.as_slice().ct_eq(tag.as_slice())) {
+        Ok(session)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Begins registering a passkey as the caller's second factor: the creation options exclude
+/// the caller's existing credentials.
+#[utoipa::path(post, path = "/me/mfa/webauthn/register/begin", tag = "me",
+    security(("user_token" = [])),
+    responses((status = 200, body = RegistrationBegun), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn mfa_begin(
+    caller: UserCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+) -> Result<Json<RegistrationBegun>, ApiError> {
+    let tenant = &caller.tenant.id;
+    let count = state
+        .store
+        .credentials(tenant, &caller.user.id)
+        .await?
+        .len();
+    policy::authorize(
+        &state,
+        tenant,
+        &principal(&caller),
+        Action::EnrolMfa,
+        &resource(&caller.user, None, count),
+    )
+    .await?;
+    let ctx = context(&caller, settings(&caller)?, ip, request_id);
+    let registrant = Registrant {
+        user_id: Some(caller.user.id.clone()),
+        user_name: None,
+        display_name: None,
+        may_extend_existing: true,
+    };
+    let begun = ceremony::begin_registration(&state, &ctx, registrant, Default::default()).await?;
+    Ok(Json(RegistrationBegun {
+        session: bind_session(&state, &caller, &begun.session),
+        public_key_credential_creation_options: begun.options,
+    }))
+}
+
+/// Body of `POST /me/mfa/webauthn/register/complete`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MfaComplete {
+    /// The session from the begin step.
+    pub session: String,
+    /// `credential.toJSON()` of the new credential.
+    #[schema(value_type = Object)]
+    pub public_key_credential: Box<RawValue>,
+    /// The user's name for the credential.
+    pub friendly_name: Option<String>,
+}
+
+/// Answer of `POST /me/mfa/webauthn/register/complete`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaEnrolled {
+    /// The new credential's ID (base64url).
+    pub credential_id: String,
+    /// Backup codes, shown this once: ten at the user's first enrolment (when they hold no
+    /// unused code), none after.
+    pub codes: Vec<String>,
+    /// How many unused backup codes the user holds now.
+    pub remaining: usize,
+}
+
+/// Finishes registering the second-factor passkey; the first enrolment also answers the
+/// user's backup codes.
+#[utoipa::path(post, path = "/me/mfa/webauthn/register/complete", tag = "me",
+    request_body = MfaComplete,
+    security(("user_token" = [])),
+    responses((status = 200, body = MfaEnrolled), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn mfa_complete(
+    caller: UserCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MfaComplete>,
+) -> Result<Json<MfaEnrolled>, ApiError> {
+    let mut audit = audit(&caller, "mfa.enrol", ip, request_id.clone());
+    let result = async {
+        let session = unbind_session(&state, &caller, &body.session)?;
+        let ctx = context(&caller, settings(&caller)?, ip, request_id);
+        // The tenant's Register rules see the user with the role and domain of their token.
+        let done = ceremony::finish_registration_as(
+            &state,
+            &ctx,
+            &principal(&caller),
+            crate::policy::Action::Register,
+            session,
+            body.public_key_credential.get().as_bytes(),
+            body.friendly_name,
+        )
+        .await?;
+        if done.user.id != caller.user.id {
+            // The session binding makes this impossible; refuse loudly rather than answer
+            // codes for someone else.
+            return Err(ApiError::internal(std::io::Error::other(
+                "an MFA enrolment registered a credential for another user",
+            )));
+        }
+        let credential_id = base64url_encode(&done.credential.id);
+        audit.subject(format!(
+            "user:{} credential:{credential_id}",
+            caller.user.id
+        ));
+        let (codes, remaining) =
+            backup_codes::issue_first_set(&state, &caller.tenant.id, &caller.user.id).await?;
+        audit.detail("backup_codes_issued", (!codes.is_empty()).to_string());
+        Ok(MfaEnrolled {
+            credential_id,
+            codes,
+            remaining,
+        })
+    }
+    .await;
+    finish(&state, audit, result).await.map(Json)
+}
+
+/// A fresh set of backup codes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCodes {
+    /// The codes (`XXXX-XXXX-XXXX-XXXX`), shown this once; each works once.
+    pub codes: Vec<String>,
+    /// How many unused codes the user holds now.
+    pub remaining: usize,
+}
+
+/// Replaces the caller's backup codes with ten new ones; the old ones stop working.
+#[utoipa::path(post, path = "/me/mfa/backup-codes", tag = "me",
+    security(("user_token" = [])),
+    responses((status = 200, body = BackupCodes), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn regenerate_codes(
+    caller: UserCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+) -> Result<Json<BackupCodes>, ApiError> {
+    let audit = audit(&caller, "backup_codes.regenerate", ip, request_id);
+    let result = async {
+        let tenant = &caller.tenant.id;
+        let count = state
+            .store
+            .credentials(tenant, &caller.user.id)
+            .await?
+            .len();
+        // New codes are a new second factor: the same decision as enrolling a passkey.
+        policy::authorize(
+            &state,
+            tenant,
+            &principal(&caller),
+            Action::EnrolMfa,
+            &resource(&caller.user, None, count),
+        )
+        .await?;
+        let codes = backup_codes::replace(&state, tenant, &caller.user.id).await?;
+        Ok(BackupCodes {
+            remaining: codes.len(),
+            codes,
+        })
+    }
+    .await;
+    finish(&state, audit, result).await.map(Json)
+}
+
+/// Body of `POST /me/mfa/backup-codes/verify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupCodeVerify {
+    /// The code, in any case, with or without hyphens and spaces.
+    pub code: String,
+}
+
+/// Answer of `POST /me/mfa/backup-codes/verify`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCodeVerified {
+    /// Always true (a wrong code is 401 `backup_code_invalid`).
+    pub verified: bool,
+    /// How many unused codes the user holds now.
+    pub remaining: usize,
+}
+
+/// Uses one of the caller's backup codes (single use). A wrong code counts against the user's
+/// failure budget, shared with failed passkey ceremonies; once it is spent, 429 `rate_limited`
+/// until a success or an operator reset (`passkeyd tenant reset-user`).
+#[utoipa::path(post, path = "/me/mfa/backup-codes/verify", tag = "me",
+    request_body = BackupCodeVerify,
+    security(("user_token" = [])),
+    responses((status = 200, body = BackupCodeVerified), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn verify_code(
+    caller: UserCaller,
+    ip: ClientIp,
+    RequestId(request_id): RequestId,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BackupCodeVerify>,
+) -> Result<Json<BackupCodeVerified>, ApiError> {
+    let audit = audit(&caller, "backup_code.verify", ip, request_id);
+    let result = async {
+        let settings = settings(&caller)?;
+        backup_codes::verify(
+            &state,
+            &caller.tenant.id,
+            &caller.user,
+            &settings,
+            &body.code,
+        )
+        .await
+    }
+    .await;
+    let remaining = finish(&state, audit, result).await?;
+    Ok(Json(BackupCodeVerified {
+        verified: true,
+        remaining,
+    }))
+}

@@ -1,0 +1,596 @@
+//! Second factors at `/me/mfa`: passkey enrolment, backup codes (single use, also under
+//! concurrent use, and on the shared failure budget), and signing-key rotation under live
+//! user tokens.
+
+use futures_util::future::join_all;
+use passkeyd_webauthn::json::base64url_encode;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::ceremonies::{
+    begin_authentication, challenge, finish_authentication, new_credential, ok, post, set_settings,
+    sign_in, ORIGIN,
+};
+use crate::common::{error_body, Server};
+use crate::me::{claims, header, me, register_user, unauthenticated, user_token, user_token_with};
+
+const BEGIN: &str = "/me/mfa/webauthn/register/begin";
+const COMPLETE: &str = "/me/mfa/webauthn/register/complete";
+const CODES: &str = "/me/mfa/backup-codes";
+const VERIFY: &str = "/me/mfa/backup-codes/verify";
+
+/// Enrols a new software passkey for the token's user; returns the complete answer.
+async fn enrol(server: &Server, token: &str, friendly_name: Option<&str>) -> Value {
+    let begun = ok(me(server, Method::POST, BEGIN, token, None).await).await;
+    let options = &begun["publicKeyCredentialCreationOptions"];
+    let credential = new_credential(options);
+    let response = credential
+        .register(&challenge(options), ORIGIN)
+        .build()
+        .to_json();
+    let mut body = json!({ "session": begun["session"], "publicKeyCredential": response });
+    if let Some(name) = friendly_name {
+        body["friendlyName"] = json!(name);
+    }
+    let done = ok(me(server, Method::POST, COMPLETE, token, Some(body)).await).await;
+    assert_eq!(done["credentialId"], base64url_encode(&credential.id));
+    done
+}
+
+async fn verify(server: &Server, token: &str, code: &str) -> reqwest::Response {
+    me(
+        server,
+        Method::POST,
+        VERIFY,
+        token,
+        Some(json!({ "code": code })),
+    )
+    .await
+}
+
+async fn invalid(response: reqwest::Response) {
+    assert_eq!(
+        error_body(response, 401).await["code"],
+        "backup_code_invalid"
+    );
+}
+
+fn codes(answer: &Value) -> Vec<String> {
+    answer["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn user(server: &Server, user_id: &str) -> Value {
+    ok(server
+        .client
+        .get(server.url(&format!("/users/{user_id}")))
+        .header("x-api-key", server.key.expose())
+        .send()
+        .await
+        .unwrap())
+    .await
+}
+
+#[tokio::test]
+async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let existing = register_user(&server, "alice").await;
+    let handle = user(&server, "alice").await["userHandle"].clone();
+    let token = user_token(&server, "alice").await;
+
+    // The ceremony is the token's user's, and excludes what they have.
+    let begun = ok(me(&server, Method::POST, BEGIN, &token, None).await).await;
+    let options = &begun["publicKeyCredentialCreationOptions"];
+    assert_eq!(options["user"]["id"], handle);
+    assert_eq!(options["user"]["name"], "alice@example.com");
+    assert_eq!(
+        options["excludeCredentials"][0]["id"],
+        base64url_encode(&existing.id)
+    );
+    assert!(begun["session"].as_str().unwrap().starts_with("mfa."));
+    // Registering the credential the user already has is refused.
+    let again = existing
+        .register(&challenge(options), ORIGIN)
+        .build()
+        .to_json();
+    let refused = me(
+        &server,
+        Method::POST,
+        COMPLETE,
+        &token,
+        Some(json!({ "session": begun["session"], "publicKeyCredential": again })),
+    )
+    .await;
+    assert_eq!(error_body(refused, 409).await["code"], "credential_exists");
+
+    let first = enrol(&server, &token, Some("Backup key")).await;
+    let first_codes = codes(&first);
+    assert_eq!(first_codes.len(), 10);
+    assert_eq!(first["remaining"], 10);
+    let alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    for code in &first_codes {
+        let groups: Vec<&str> = code.split('-').collect();
+        assert_eq!(groups.len(), 4, "{code}");
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 4 && g.chars().all(|c| alphabet.contains(c))),
+            "{code}"
+        );
+    }
+    let mut unique = first_codes.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 10);
+
+    let list = ok(me(&server, Method::GET, "/me/credentials", &token, None).await).await;
+    let list = list["credentials"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let enrolled = list
+        .iter()
+        .find(|c| c["credentialId"] == first["credentialId"])
+        .unwrap();
+    assert_eq!(enrolled["friendlyName"], "Backup key");
+
+    // Later enrolments answer no codes: the first set stays valid.
+    let second = enrol(&server, &token, None).await;
+    assert_eq!(second["codes"], json!([]));
+    assert_eq!(second["remaining"], 10);
+    let verified = ok(verify(&server, &token, &first_codes[0]).await).await;
+    assert_eq!(verified, json!({ "verified": true, "remaining": 9 }));
+
+    // A user who has used up every code gets a new set with the next enrolment.
+    for code in &first_codes[1..] {
+        ok(verify(&server, &token, code).await).await;
+    }
+    let third = enrol(&server, &token, None).await;
+    assert_eq!(codes(&third).len(), 10);
+    assert_eq!(third["remaining"], 10);
+
+    // The audit trail records each enrolment, and whether codes came with it.
+    let trail = ok(server
+        .client
+        .get(server.url("/audit?action=mfa.enrol"))
+        .header("x-api-key", server.key.expose())
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let issued: Vec<(&str, &str)> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap(),
+                e["details"]["backup_codes_issued"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        issued,
+        [
+            ("success", "true"),
+            ("success", "false"),
+            ("success", "true"),
+            ("credential_exists", "-")
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn backup_codes_are_single_use_per_user_and_replaced_on_regeneration() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    register_user(&server, "alice").await;
+    register_user(&server, "bob").await;
+    let token = user_token(&server, "alice").await;
+    let bob_token = user_token(&server, "bob").await;
+
+    let old = codes(&enrol(&server, &token, None).await);
+    let fresh = ok(me(&server, Method::POST, CODES, &token, None).await).await;
+    assert_eq!(fresh["remaining"], 10);
+    let fresh = codes(&fresh);
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|c| !old.contains(c)));
+    // The old set is void.
+    invalid(verify(&server, &token, &old[0]).await).await;
+
+    // Any case, without hyphens, with spaces.
+    let sloppy = fresh[0].replace('-', "").to_lowercase();
+    assert_eq!(
+        ok(verify(&server, &token, &sloppy).await).await["remaining"],
+        9
+    );
+    invalid(verify(&server, &token, &fresh[0]).await).await;
+    let spaced = fresh[1].replace('-', " ");
+    assert_eq!(
+        ok(verify(&server, &token, &spaced).await).await["remaining"],
+        8
+    );
+    // Bob cannot use Alice's codes (and does not use them up).
+    invalid(verify(&server, &bob_token, &fresh[2]).await).await;
+    // Malformed codes are simply wrong.
+    for bad in ["", "0000", "not a code", &"A".repeat(1000)] {
+        invalid(verify(&server, &token, bad).await).await;
+    }
+    let missing = me(&server, Method::POST, VERIFY, &token, Some(json!({}))).await;
+    assert_eq!(error_body(missing, 400).await["code"], "invalid_request");
+    assert_eq!(
+        ok(verify(&server, &token, &fresh[2]).await).await["remaining"],
+        7
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_uses_of_one_code_succeed_exactly_once() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    register_user(&server, "alice").await;
+    let token = user_token(&server, "alice").await;
+    let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
+    for code in &set[..3] {
+        let answers = join_all((0..8).map(|_| verify(&server, &token, code))).await;
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 401).count(),
+            7,
+            "{statuses:?}"
+        );
+    }
+    let again = ok(verify(&server, &token, &set[3]).await).await;
+    assert_eq!(again["remaining"], 6);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_codes_and_failed_sign_ins_share_one_failure_budget() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let key = server.key.expose().to_owned();
+    set_settings(
+        &server,
+        &passkeyd::settings::TenantSettings {
+            max_failed_attempts: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    let passkey = register_user(&server, "alice").await;
+    let token = user_token(&server, "alice").await;
+    let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
+
+    // A success resets the count: two wrong, one right, two wrong again is not a lock.
+    invalid(verify(&server, &token, "0000-0000-0000-0000").await).await;
+    invalid(verify(&server, &token, "0000-0000-0000-0000").await).await;
+    assert_eq!(user(&server, "alice").await["failedAttempts"], 2);
+    ok(verify(&server, &token, &set[0]).await).await;
+    assert_eq!(user(&server, "alice").await["failedAttempts"], 0);
+
+    // One failed sign-in and two wrong codes spend the budget of three.
+    let (session, options) =
+        begin_authentication(&server, &key, json!({ "userId": "alice" })).await;
+    let bad = passkey
+        .assert(&challenge(&options), "https://evil.example")
+        .build()
+        .to_json();
+    error_body(
+        finish_authentication(&server, &key, &session, bad).await,
+        400,
+    )
+    .await;
+    invalid(verify(&server, &token, "0000-0000-0000-0000").await).await;
+    invalid(verify(&server, &token, &set[0]).await).await;
+    assert_eq!(user(&server, "alice").await["failedAttempts"], 3);
+
+    // Locked: a right code is not even looked at, and passkeys are refused too.
+    let locked = verify(&server, &token, &set[1]).await;
+    assert!(locked.headers().contains_key("retry-after"));
+    assert_eq!(error_body(locked, 429).await["code"], "rate_limited");
+    assert_eq!(
+        error_body(sign_in(&server, &passkey, 1).await, 429).await["code"],
+        "rate_limited"
+    );
+    let begin = me(&server, Method::POST, BEGIN, &token, None).await;
+    assert_eq!(error_body(begin, 429).await["code"], "rate_limited");
+    assert_eq!(user(&server, "alice").await["failedAttempts"], 3);
+
+    // An operator reset (what `passkeyd tenant reset-user` does) lifts the lock; the code
+    // refused while locked was not used up.
+    let tenant = passkeyd::tenant::TenantId::default_tenant();
+    server
+        .state
+        .store
+        .reset_failures(&tenant, "alice")
+        .await
+        .unwrap();
+    let verified = ok(verify(&server, &token, &set[1]).await).await;
+    assert_eq!(verified["remaining"], 8);
+    ok(sign_in(&server, &passkey, 1).await).await;
+
+    let trail = ok(server
+        .client
+        .get(server.url("/audit?action=backup_code.verify&subject=user:alice"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let outcomes: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "success",
+            "rate_limited",
+            "backup_code_invalid",
+            "backup_code_invalid",
+            "success",
+            "backup_code_invalid",
+            "backup_code_invalid",
+        ]
+    );
+    server.stop().await;
+}
+
+/// The `kid`s the tenant's JWKS publishes.
+async fn published_kids(server: &Server) -> Vec<String> {
+    let jwks = ok(server
+        .client
+        .get(server.url("/.well-known/jwks.json?tenant=default"))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn rotate(server: &Server) -> passkeyd::token_keys::Rotated {
+    let tenant = server
+        .state
+        .store
+        .tenant(&passkeyd::tenant::TenantId::default_tenant())
+        .await
+        .unwrap();
+    passkeyd::token_keys::rotate(
+        server.state.store.as_ref(),
+        &server.state.master_key,
+        &tenant,
+        server.state.clock.now().0,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_signed_before_a_key_rotation_keep_verifying_until_they_expire() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let key = server.key.expose().to_owned();
+    let passkey = register_user(&server, "alice").await;
+    let before = user_token_with(&server, &key, "alice", &json!({ "ttlSeconds": 3600 })).await;
+    let result_token = ok(sign_in(&server, &passkey, 1).await).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_kid = header(&before)["kid"].as_str().unwrap().to_owned();
+    assert_eq!(header(&before)["alg"], "ES256");
+    assert_eq!(published_kids(&server).await, [old_kid.as_str()]);
+
+    let rotated = rotate(&server).await;
+    assert_eq!(rotated.retired, 1);
+    assert_ne!(rotated.kid, old_kid);
+    // The old token still works, and so does a result token of the old key.
+    ok(me(&server, Method::GET, "/me/credentials", &before, None).await).await;
+    let redeemed = ok(post(
+        &server,
+        &key,
+        "/tokens/verify",
+        &json!({ "token": result_token }),
+    )
+    .await)
+    .await;
+    assert_eq!(redeemed["claims"]["sub"], "alice");
+    // New tokens use the new key; both keys are published.
+    let after = user_token(&server, "alice").await;
+    assert_eq!(header(&after)["kid"], rotated.kid.as_str());
+    ok(me(&server, Method::GET, "/me/credentials", &after, None).await).await;
+    let kids = published_kids(&server).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&rotated.kid),
+        "{kids:?}"
+    );
+
+    // Rotating to the tenant's new algorithm.
+    set_settings(
+        &server,
+        &passkeyd::settings::TenantSettings {
+            token_algorithm: passkeyd::tokens::SigningAlgorithm::EdDsa,
+            ..Default::default()
+        },
+    )
+    .await;
+    let ed = rotate(&server).await;
+    assert_eq!(ed.algorithm, passkeyd::tokens::SigningAlgorithm::EdDsa);
+    assert_eq!(ed.retired, 1);
+    let newest = user_token(&server, "alice").await;
+    assert_eq!(header(&newest)["alg"], "EdDSA");
+    assert_eq!(header(&newest)["kid"], ed.kid.as_str());
+    for token in [&before, &after, &newest] {
+        ok(me(&server, Method::GET, "/me/credentials", token, None).await).await;
+    }
+    assert_eq!(published_kids(&server).await.len(), 3);
+
+    // An hour later (the longest user token) and the clock skew, the retired keys are gone
+    // from the JWKS, and every token they signed has expired.
+    server.clock.advance(3600 + 61);
+    assert_eq!(published_kids(&server).await, [ed.kid.as_str()]);
+    unauthenticated(me(&server, Method::GET, "/me/credentials", &before, None).await).await;
+    let latest = user_token(&server, "alice").await;
+    assert_eq!(claims(&latest)["purpose"], "user");
+    ok(me(&server, Method::GET, "/me/credentials", &latest, None).await).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotation_with_another_master_key_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    register_user(&server, "alice").await;
+    let token = user_token(&server, "alice").await;
+    let tenant = server
+        .state
+        .store
+        .tenant(&passkeyd::tenant::TenantId::default_tenant())
+        .await
+        .unwrap();
+    let stranger =
+        passkeyd::tokens::MasterKey::from_base64url("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .unwrap();
+    let refused = passkeyd::token_keys::rotate(
+        server.state.store.as_ref(),
+        &stranger,
+        &tenant,
+        server.state.clock.now().0,
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("master key"), "{refused}");
+    let keys = server.state.store.signing_keys(&tenant.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].retired_at.is_none());
+    ok(me(&server, Method::GET, "/me/credentials", &token, None).await).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_tenants_policy_decides_with_the_tokens_role() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let key = server.key.expose().to_owned();
+    let passkey = register_user(&server, "alice").await;
+    let policy = r#"
+        permit(principal, action, resource);
+        @notice("sign in fully before adding a second factor")
+        forbid(principal, action == Passkeyd::Action::"EnrolMfa", resource)
+            when { principal is Passkeyd::User && principal has role
+                && principal.role == "password-only" };
+        @notice("credentials are managed by the helpdesk")
+        forbid(principal, action == Passkeyd::Action::"ManageCredential", resource)
+            when { principal is Passkeyd::User && principal has domain
+                && principal.domain == "locked.example" };
+    "#;
+    passkeyd::policy::check(policy).unwrap();
+    let tenant = passkeyd::tenant::TenantId::default_tenant();
+    server
+        .state
+        .store
+        .set_tenant_policy(&tenant, Some(policy))
+        .await
+        .unwrap();
+
+    let partial =
+        user_token_with(&server, &key, "alice", &json!({ "role": "password-only" })).await;
+    for path in [BEGIN, CODES] {
+        let denied = error_body(me(&server, Method::POST, path, &partial, None).await, 403).await;
+        assert_eq!(denied["code"], "policy_denied", "{path}");
+        assert_eq!(
+            denied["notices"],
+            json!(["sign in fully before adding a second factor"]),
+            "{path}"
+        );
+    }
+    // The same user with another role enrols.
+    let full = user_token_with(&server, &key, "alice", &json!({ "role": "member" })).await;
+    assert_eq!(codes(&enrol(&server, &full, None).await).len(), 10);
+
+    let locked = user_token_with(
+        &server,
+        &key,
+        "alice",
+        &json!({ "domain": "locked.example" }),
+    )
+    .await;
+    let path = format!("/me/credentials/{}", base64url_encode(&passkey.id));
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PATCH, Some(json!({ "friendlyName": "x" }))),
+        (Method::DELETE, None),
+    ] {
+        let target = if method == Method::GET {
+            "/me/credentials"
+        } else {
+            &path
+        };
+        let denied = error_body(me(&server, method, target, &locked, body).await, 403).await;
+        assert_eq!(denied["code"], "policy_denied");
+        assert_eq!(
+            denied["notices"],
+            json!(["credentials are managed by the helpdesk"])
+        );
+    }
+    ok(me(&server, Method::GET, "/me/credentials", &full, None).await).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_user_new_to_passkeyd_enrols_a_passkey_as_second_factor() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let key = server.key.expose().to_owned();
+    // Unknown and no user name: nothing to mint for.
+    let unknown = post(&server, &key, "/users/pw-user-1/tokens", &json!({})).await;
+    assert_eq!(error_body(unknown, 404).await["code"], "not_found");
+    // The app signed them in with a password and names them: they are created.
+    let token = user_token_with(
+        &server,
+        &key,
+        "pw-user-1",
+        &json!({ "userName": "quinn@example.com", "userDisplayName": "Quinn" }),
+    )
+    .await;
+    let created = user(&server, "pw-user-1").await;
+    assert_eq!(created["userName"], "quinn@example.com");
+    assert_eq!(created["displayName"], "Quinn");
+    assert_eq!(created["credentialCount"], 0);
+    let done = enrol(&server, &token, Some("YubiKey")).await;
+    assert_eq!(codes(&done).len(), 10);
+    assert_eq!(user(&server, "pw-user-1").await["credentialCount"], 1);
+    // A second mint keeps the user as stored; a name another user has is refused.
+    user_token_with(&server, &key, "pw-user-1", &json!({ "userName": "other" })).await;
+    assert_eq!(
+        user(&server, "pw-user-1").await["userName"],
+        "quinn@example.com"
+    );
+    let taken = post(
+        &server,
+        &key,
+        "/users/pw-user-2/tokens",
+        &json!({ "userName": "quinn@example.com" }),
+    )
+    .await;
+    assert_eq!(error_body(taken, 409).await["code"], "user_exists");
+    server.stop().await;
+}
