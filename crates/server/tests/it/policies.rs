@@ -794,3 +794,113 @@ fn the_cli_sets_shows_checks_and_clears_policies() {
     stdout(&run(&["policy", "clear", "--tenant", "acme"]));
     assert_eq!(stdout(&run(&["policy", "show", "--tenant", "acme"])), "");
 }
+
+/// Begins an MFA enrolment with `token` and completes it with a fresh credential whose UV flag
+/// is `user_verified`.
+async fn enrol_with_uv(server: &Server, token: &str, user_verified: bool) -> reqwest::Response {
+    use reqwest::Method;
+    let begun = ok(crate::me::me(
+        server,
+        Method::POST,
+        "/me/mfa/webauthn/register/begin",
+        token,
+        None,
+    )
+    .await)
+    .await;
+    let options = &begun["publicKeyCredentialCreationOptions"];
+    let credential = new_credential(options);
+    let response = credential
+        .register(&challenge(options), ORIGIN)
+        .user_verified(user_verified)
+        .build()
+        .to_json();
+    crate::me::me(
+        server,
+        Method::POST,
+        "/me/mfa/webauthn/register/complete",
+        token,
+        Some(json!({ "session": begun["session"], "publicKeyCredential": response })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn administrators_must_verify_themselves_over_http() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    set_policy(&server, ADMINS_NEED_UV).await;
+    let key = server.key.expose().to_owned();
+    let (_, admin) = register(&server, "root@example.com").await;
+    let admin_id = admin["userId"].as_str().unwrap().to_owned();
+    let admin_token = crate::me::user_token_with(
+        &server,
+        &key,
+        &admin_id,
+        &json!({ "role": "DomainAdmin", "domain": "example.com" }),
+    )
+    .await;
+    let notices = denied(enrol_with_uv(&server, &admin_token, false).await).await;
+    assert_eq!(
+        notices,
+        ["Administrators must verify themselves with a PIN or biometrics on their passkey."]
+    );
+    assert_eq!(
+        credential_count(&server, &admin_id).await,
+        1,
+        "nothing stored"
+    );
+    ok(enrol_with_uv(&server, &admin_token, true).await).await;
+    assert_eq!(credential_count(&server, &admin_id).await, 2);
+    // A MailUser may enrol without UV: the rule is for administrators.
+    let (_, user) = register(&server, "ann@example.com").await;
+    let user_id = user["userId"].as_str().unwrap().to_owned();
+    let user_token =
+        crate::me::user_token_with(&server, &key, &user_id, &json!({ "role": "MailUser" })).await;
+    ok(enrol_with_uv(&server, &user_token, false).await).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mail_roles_decide_who_manages_credentials_over_http() {
+    use reqwest::Method;
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    set_policy(&server, MAIL_ROLES).await;
+    let key = server.key.expose().to_owned();
+    let (credential, user) = register(&server, "bea@example.com").await;
+    let user_id = user["userId"].as_str().unwrap().to_owned();
+    let id = base64url_encode(&credential.id);
+
+    // No role: may not manage at all, not even their own list.
+    let no_role = crate::me::user_token(&server, &user_id).await;
+    let notices =
+        denied(crate::me::me(&server, Method::GET, "/me/credentials", &no_role, None).await).await;
+    assert_eq!(notices, ["Your account may not manage passkeys."]);
+    // A MailUser manages their own.
+    let mail_user =
+        crate::me::user_token_with(&server, &key, &user_id, &json!({ "role": "MailUser" })).await;
+    let listed =
+        ok(crate::me::me(&server, Method::GET, "/me/credentials", &mail_user, None).await).await;
+    assert_eq!(listed["credentials"][0]["credentialId"], id.as_str());
+    let renamed = crate::me::me(
+        &server,
+        Method::PATCH,
+        &format!("/me/credentials/{id}"),
+        &mail_user,
+        Some(json!({ "friendlyName": "Phone" })),
+    )
+    .await;
+    assert_eq!(ok(renamed).await["friendlyName"], "Phone");
+    // The backend (an API key) is not restricted by these rules.
+    let patched = server
+        .client
+        .patch(server.url(&format!("/credentials/{id}")))
+        .header("x-api-key", &key)
+        .json(&json!({ "friendlyName": "Laptop" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok(patched).await["friendlyName"], "Laptop");
+    server.stop().await;
+}
