@@ -20,7 +20,12 @@ use crate::tenant::TenantId;
 /// The SQLite implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Readers: WAL lets any number run beside the writer.
     pool: SqlitePool,
+    /// The one writing connection. SQLite allows one writer at a time; with several writing
+    /// connections the others spin in SQLite's busy handler, which sleeps in steps of up to
+    /// 100 ms. Queueing writers on this pool instead keeps the wait as short as the writes.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -49,16 +54,21 @@ impl SqliteStore {
                 source,
             })?;
         }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(OpenError::Connect)?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(OpenError::Migrate)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(OpenError::Migrate)?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -304,7 +314,7 @@ impl SqliteStore {
             .bind(json(&tenant.origins)?)
             .bind(json(&tenant.settings)?)
             .bind(tenant.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| write_error(e, "tenant_exists"))?;
         Ok(done.rows_affected())
@@ -333,7 +343,7 @@ impl SqliteStore {
             .bind(key.key_hash.as_slice())
             .bind(&key.label)
             .bind(key.created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| write_error(e, "api_key_exists"))?;
         Ok(done.rows_affected())
@@ -352,6 +362,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     async fn count_tenants(&self) -> Result<u64, StoreError> {
@@ -409,7 +420,7 @@ impl Store for SqliteStore {
             .bind(&update.rp_name)
             .bind(origins)
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(StoreError::Backend)?
             .ok_or(StoreError::NotFound)?
@@ -426,7 +437,7 @@ impl Store for SqliteStore {
         sqlx::query_as::<_, TenantRow>(&sql)
             .bind(json(settings)?)
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(StoreError::Backend)?
             .ok_or(StoreError::NotFound)?
@@ -484,7 +495,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(tenant.as_str())
         .bind(prefix)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::Backend)?;
         if done.rows_affected() == 0 {
@@ -521,7 +532,7 @@ impl Store for SqliteStore {
         .bind(&user.name)
         .bind(&user.display_name)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| write_error(e, "user_name_taken"))?;
         Ok(done.rows_affected() == 1)
@@ -531,7 +542,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM users WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         found(done.rows_affected())
@@ -584,7 +595,7 @@ impl Store for SqliteStore {
         // BEGIN IMMEDIATE takes the write lock up front, so the user check and the inserts
         // cannot interleave with another writer's.
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
@@ -652,7 +663,7 @@ impl Store for SqliteStore {
         update: &CredentialUse,
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
@@ -697,7 +708,7 @@ impl Store for SqliteStore {
             .bind(name)
             .bind(tenant.as_str())
             .bind(credential_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(backend)?
             .ok_or(StoreError::NotFound)?
@@ -712,7 +723,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(credential_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         found(done.rows_affected())
@@ -725,7 +736,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
         let (count,) = count.ok_or(StoreError::NotFound)?;
@@ -742,7 +753,7 @@ impl Store for SqliteStore {
         .bind(session.kind.as_str())
         .bind(&session.state)
         .bind(session.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| write_error(e, "session_exists"))?;
         Ok(())
@@ -756,7 +767,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(id.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
         let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
@@ -783,7 +794,7 @@ impl Store for SqliteStore {
             let sql = format!("DELETE FROM {table} WHERE expires_at < ?");
             swept += sqlx::query(&sql)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend)?
                 .rows_affected();
@@ -807,7 +818,7 @@ impl Store for SqliteStore {
         .bind(&token.user_name)
         .bind(&token.display_name)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| write_error(e, "registration_token_exists"))?;
         Ok(())
@@ -824,7 +835,7 @@ impl Store for SqliteStore {
         )
         .bind(tenant.as_str())
         .bind(id.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
         let (id, user_id, user_name, display_name, expires_at) = row.ok_or(StoreError::NotFound)?;
@@ -868,7 +879,7 @@ impl Store for SqliteStore {
             .bind(&key.sealed_private_key)
             .bind(key.created_at)
             .bind(key.retired_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| write_error(e, "signing_key_exists"))?;
         Ok(())
@@ -887,7 +898,7 @@ impl Store for SqliteStore {
         .bind(tenant.as_str())
         .bind(jti)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
@@ -912,7 +923,7 @@ impl Store for SqliteStore {
         .bind(json(&event.details)?)
         .bind(&event.ip)
         .bind(&event.request_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -957,7 +968,7 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE tenants SET policy = ? WHERE id = ?")
             .bind(policy)
             .bind(tenant.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         found(done.rows_affected())
@@ -971,7 +982,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
@@ -1024,7 +1035,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
@@ -1056,7 +1067,7 @@ impl Store for SqliteStore {
             sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
                 .bind(tenant.as_str())
                 .bind(user_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend)?;
         found(done.rows_affected())
@@ -1068,7 +1079,7 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(tenant.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected())
