@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::me::router())
         .merge(routes::audit::router())
         .merge(routes::demo::router())
+        .merge(routes::compat::router())
         .merge(routes::openapi::router())
         .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })

@@ -18,6 +18,9 @@ pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 30_000..=600_000;
 /// The shortest and longest result-token lifetimes, in seconds.
 pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
 
+/// The compatibility dialects a tenant can turn on in `compat`.
+pub const COMPAT_DIALECTS: &[&str] = &["streambird"];
+
 /// A tenant's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -59,6 +62,12 @@ pub struct TenantSettings {
     /// credential through the user-facing API (`DELETE /me/credentials/{id}` answers 409
     /// `last_credential`). The secret-key API can still delete it (the app's backend decides).
     pub require_mfa: bool,
+    /// Whether the FIDO Alliance conformance-tool API (`/attestation/...`, `/assertion/...`)
+    /// answers. It takes no key, so only the `default` tenant can turn it on, and only for
+    /// certification runs: never leave it on in production.
+    pub fido_conformance: bool,
+    /// The compatibility dialects this tenant answers (DESIGN.md §3); known: `streambird`.
+    pub compat: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -80,6 +89,8 @@ impl Default for TenantSettings {
             max_failed_attempts: 100,
             demo_publishable_key: None,
             require_mfa: false,
+            fido_conformance: false,
+            compat: Vec::new(),
         }
     }
 }
@@ -170,6 +181,15 @@ impl TenantSettings {
         {
             return Err(SettingsError::Invalid(
                 "algorithms lists an unsupported COSE algorithm",
+            ));
+        }
+        if self
+            .compat
+            .iter()
+            .any(|name| !COMPAT_DIALECTS.contains(&name.as_str()))
+        {
+            return Err(SettingsError::Invalid(
+                "compat lists an unknown dialect (known: streambird)",
             ));
         }
         let rules = self.attestation_policy;
@@ -265,6 +285,7 @@ mod tests {
             json!({"algorithms": [-9999]}),
             json!({"max_failed_attempts": 1000}),
             json!({"attestation_policy": {"allow_none": false}}),
+            json!({"compat": ["stytch"]}),
         ] {
             assert!(
                 TenantSettings::from_map(&map(bad.clone())).is_err(),

@@ -14,6 +14,7 @@ use crate::state::AppState;
 pub mod admin;
 pub mod audit;
 pub mod authentication;
+pub mod compat;
 pub mod credentials;
 pub mod demo;
 pub mod health;

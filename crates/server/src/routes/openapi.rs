@@ -90,6 +90,16 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::me::regenerate_codes,
         crate::routes::me::verify_code,
         crate::routes::audit::list,
+        crate::routes::compat::fido::attestation_options,
+        crate::routes::compat::fido::attestation_result,
+        crate::routes::compat::fido::assertion_options,
+        crate::routes::compat::fido::assertion_result,
+        crate::routes::compat::streambird::create_user,
+        crate::routes::compat::streambird::registration_begin,
+        crate::routes::compat::streambird::registration_create,
+        crate::routes::compat::streambird::authentication_begin,
+        crate::routes::compat::streambird::verify,
+        crate::routes::compat::streambird::delete_credential,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -110,6 +120,14 @@ async fn openapi_json() -> impl IntoResponse {
         (name = "audit", description = "The tenant's audit trail (secret key)."),
         (name = "meta", description = "This description."),
         (name = "demo", description = "The demo page."),
+        (name = "fido_conformance", description = "The API the FIDO Alliance conformance tools \
+            drive, for the `default` tenant, no key. Off (404) unless that tenant's \
+            `fido_conformance` setting is true: for certification runs only. A failed request \
+            answers 200 `{status: \"failed\", errorMessage}`. Single-node: the finish \
+            finds its session by challenge in the memory of the node that began it."),
+        (name = "streambird", description = "Streambird's WebAuthn API, with the secret key as \
+            `Authorization: Bearer sk_...`. Off (404) unless the tenant's `compat` setting \
+            lists `streambird`. Errors are the envelope. Single-node, as the conformance API."),
     ),
 )]
 struct ApiDoc;
@@ -154,6 +172,19 @@ impl Modify for Document {
                     .description(Some(
                         "`Authorization: Bearer <operator key>`: the server's `PASSKEYD_ADMIN_KEY`. \
                          Without one configured the admin API is off (404).",
+                    ))
+                    .build(),
+            ),
+        );
+
+        components.add_security_scheme(
+            STREAMBIRD_KEY,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <secret key>`: the tenant's secret key (`sk_...`), \
+                         as Streambird clients send theirs. Any failure is 401 `unauthenticated`.",
                     ))
                     .build(),
             ),
@@ -256,6 +287,13 @@ fn text_operation(
     operation
 }
 
+/// The tag of the Streambird dialect, whose key is a bearer token and which takes no
+/// `X-Tenant-ID`.
+const STREAMBIRD: &str = "streambird";
+
+/// The security scheme of the Streambird dialect.
+const STREAMBIRD_KEY: &str = "streambird_key";
+
 /// The security scheme of the user-facing API.
 const USER_TOKEN: &str = "user_token";
 
@@ -274,11 +312,14 @@ fn complete(operation: &mut Operation) {
     if tagged.is_some() {
         operation.operation_id = tagged;
     }
-    // The operator API is not a tenant's: its key names no tenant to check.
-    let operator = operation
-        .tags
-        .as_ref()
-        .is_some_and(|tags| tags.iter().any(|t| t == "admin"));
+    let tagged_with = |name: &str| {
+        operation
+            .tags
+            .as_ref()
+            .is_some_and(|tags| tags.iter().any(|t| t == name))
+    };
+    // The operator API is not a tenant's, and a Streambird client sends no such header.
+    let operator = tagged_with("admin") || tagged_with(STREAMBIRD);
     if !operator && operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         let mut tenant = Parameter::new("X-Tenant-ID");
         tenant.parameter_in = ParameterIn::Header;

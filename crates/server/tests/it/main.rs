@@ -10,6 +10,8 @@ mod browser_direct;
 mod ceremonies;
 mod cli;
 mod common;
+mod compat_fido;
+mod compat_streambird;
 mod errors;
 mod http;
 mod interop;

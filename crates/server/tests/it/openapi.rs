@@ -42,7 +42,29 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/tenants/{tenantId}/policy"),
     ("put", "/admin/tenants/{tenantId}/policy"),
     ("delete", "/admin/tenants/{tenantId}/policy"),
+    ("post", "/attestation/options"),
+    ("post", "/attestation/result"),
+    ("post", "/assertion/options"),
+    ("post", "/assertion/result"),
+    ("post", "/v1/auth/users/create"),
+    ("post", "/v1/auth/webauthn/registrations/begin"),
+    ("post", "/v1/auth/webauthn/registrations/create"),
+    ("post", "/v1/auth/webauthn/authentication/begin"),
+    ("post", "/v1/auth/webauthn/verify"),
+    ("delete", "/v1/auth/users/webauthn_credentials/{id}/delete"),
 ];
+
+/// The FIDO conformance API: no key, off (404) by default (tests/it/compat_fido.rs serves it).
+const FIDO_CONFORMANCE: &[&str] = &[
+    "/attestation/options",
+    "/attestation/result",
+    "/assertion/options",
+    "/assertion/result",
+];
+
+/// The Streambird dialect: `Authorization: Bearer sk_...`, off (404) unless the tenant turns it
+/// on (tests/it/compat_streambird.rs serves it).
+const STREAMBIRD_PREFIX: &str = "/v1/auth/";
 
 /// The operator API: served only when an operator key is configured (404 otherwise, as in the
 /// test server), and authenticated with it (security scheme `admin_key`, no `X-Tenant-ID`).
@@ -200,6 +222,10 @@ async fn every_route_is_described_and_served() {
     for (method, path) in ROUTES {
         if path.starts_with(ADMIN_PREFIX) {
             // Off without an operator key; tests/it/policies.rs checks them with one.
+            continue;
+        }
+        if FIDO_CONFORMANCE.contains(path) || path.starts_with(STREAMBIRD_PREFIX) {
+            // Off by default; their own tests turn them on.
             continue;
         }
         let concrete = path
@@ -432,24 +458,29 @@ async fn security_schemes_are_the_two_keys() {
             })
             .unwrap_or_default();
         named.sort_unstable();
-        let expected: &[&str] = if public.contains(&path.as_str()) {
-            &[]
-        } else if path.starts_with(ADMIN_PREFIX) {
-            &["admin_key"]
-        } else if PUBLISHABLE.contains(&path.as_str()) {
-            &["api_key", "publishable_key"]
-        } else if path.starts_with("/me/") {
-            &["user_token"]
-        } else {
-            &["api_key"]
-        };
+        let expected: &[&str] =
+            if public.contains(&path.as_str()) || FIDO_CONFORMANCE.contains(&path.as_str()) {
+                &[]
+            } else if path.starts_with(STREAMBIRD_PREFIX) {
+                &["streambird_key"]
+            } else if path.starts_with(ADMIN_PREFIX) {
+                &["admin_key"]
+            } else if PUBLISHABLE.contains(&path.as_str()) {
+                &["api_key", "publishable_key"]
+            } else if path.starts_with("/me/") {
+                &["user_token"]
+            } else {
+                &["api_key"]
+            };
         assert_eq!(named, expected, "{name}");
         let tenant_header = operation["parameters"].as_array().is_some_and(|params| {
             params.iter().any(|p| {
                 p["name"] == "X-Tenant-ID" && p["in"] == "header" && p["required"] == false
             })
         });
-        let keyed = !expected.is_empty() && !path.starts_with(ADMIN_PREFIX);
+        let keyed = !expected.is_empty()
+            && !path.starts_with(ADMIN_PREFIX)
+            && !path.starts_with(STREAMBIRD_PREFIX);
         assert_eq!(tenant_header, keyed, "{name}: X-Tenant-ID");
     }
     server.stop().await;
