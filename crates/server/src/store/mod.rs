@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::tenant::TenantId;
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 /// A tenant as stored.

@@ -16,16 +16,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use self::rows::{ApiKeyRow, AuditRow, CredentialRow, SigningKeyRow, TenantRow, UserRow};
+use super::rows::{
+    backend, corrupt, found, hash32, json, session_kind, write_error, ApiKeyRow, AuditRow,
+    CredentialRow, SigningKeyRow, TenantRow, UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
+    SIGNING_KEY_COLUMNS, TENANT_COLUMNS, USER_COLUMNS,
+};
 use super::{
     ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
-    RegistrationToken, Session, SessionKind, SigningKeyRecord, Store, StoreError, Tenant,
-    TenantUpdate, User,
+    RegistrationToken, Session, SigningKeyRecord, Store, StoreError, Tenant, TenantUpdate, User,
 };
 use crate::tenant::TenantId;
 
 mod migrate;
-mod rows;
 #[cfg(test)]
 mod tests;
 
@@ -89,65 +91,6 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 }
-
-/// A 32-byte hash column.
-fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("hash column is not 32 bytes"))
-}
-
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e)
-}
-
-/// A stored value this code cannot read: reported as a backend failure, since no request can fix it.
-fn corrupt<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> StoreError {
-    StoreError::Backend(sqlx::Error::Decode(e.into()))
-}
-
-/// Maps a write's error: a UNIQUE violation is `conflict`, a foreign-key violation means the
-/// parent (the tenant) does not exist.
-fn write_error(e: sqlx::Error, conflict: &'static str) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            return StoreError::Conflict(conflict);
-        }
-        if db.is_foreign_key_violation() {
-            return StoreError::NotFound;
-        }
-    }
-    StoreError::Backend(e)
-}
-
-fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(sqlx::Error::Encode(e.into())))
-}
-
-/// `NotFound` when a statement touched no row.
-fn found(rows: u64) -> Result<(), StoreError> {
-    if rows == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-fn session_kind(stored: &str) -> Result<SessionKind, StoreError> {
-    match stored {
-        "registration" => Ok(SessionKind::Registration),
-        "authentication" => Ok(SessionKind::Authentication),
-        _ => Err(corrupt("ceremony_sessions.kind")),
-    }
-}
-
-const TENANT_COLUMNS: &str = "id, name, rp_id, rp_name, origins, settings, created_at";
-const API_KEY_COLUMNS: &str =
-    "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
-const USER_COLUMNS: &str = "id, user_handle, name, display_name, failed_attempts, created_at";
-const CREDENTIAL_COLUMNS: &str = "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
-     backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \
-     attestation_object, friendly_name, created_at, last_used_at";
-const SIGNING_KEY_COLUMNS: &str =
-    "kid, algorithm, public_jwk, sealed_private_key, created_at, retired_at";
 
 // Text sort keys use `COLLATE "C"` (byte order, as SQLite's BINARY) so that listings come out in
 // the same order whatever collation the database was created with.

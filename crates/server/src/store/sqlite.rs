@@ -3,19 +3,20 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::rows::{
+    backend, corrupt, found, hash32, json, session_kind, write_error, ApiKeyRow, AuditRow,
+    CredentialRow, SigningKeyRow, TenantRow, UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
+    SIGNING_KEY_COLUMNS, TENANT_COLUMNS, USER_COLUMNS,
+};
+use super::{
+    ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
+    RegistrationToken, Session, SigningKeyRecord, Store, StoreError, Tenant, TenantUpdate, User,
+};
+use crate::tenant::TenantId;
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::FromRow;
-
-use super::{
-    ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
-    RegistrationToken, Session, SessionKind, SigningKeyRecord, Store, StoreError, Tenant,
-    TenantUpdate, User,
-};
-use crate::api_keys::ApiKeyKind;
-use crate::tenant::TenantId;
 
 /// The SQLite implementation of [`Store`].
 #[derive(Clone, Debug)]
@@ -71,226 +72,6 @@ impl SqliteStore {
         Ok(Self { pool, writer })
     }
 }
-
-#[derive(FromRow)]
-struct TenantRow {
-    id: String,
-    name: String,
-    rp_id: String,
-    rp_name: String,
-    origins: String,
-    settings: String,
-    created_at: i64,
-}
-
-impl TryFrom<TenantRow> for Tenant {
-    type Error = StoreError;
-
-    fn try_from(row: TenantRow) -> Result<Self, StoreError> {
-        Ok(Tenant {
-            id: TenantId::parse(&row.id).map_err(corrupt)?,
-            name: row.name,
-            rp_id: row.rp_id,
-            rp_name: row.rp_name,
-            origins: serde_json::from_str(&row.origins).map_err(corrupt)?,
-            settings: serde_json::from_str(&row.settings).map_err(corrupt)?,
-            created_at: row.created_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct ApiKeyRow {
-    id: String,
-    tenant_id: String,
-    kind: String,
-    prefix: String,
-    key_hash: Vec<u8>,
-    label: Option<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKey {
-    type Error = StoreError;
-
-    fn try_from(row: ApiKeyRow) -> Result<Self, StoreError> {
-        Ok(ApiKey {
-            id: row.id,
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(corrupt)?,
-            kind: ApiKeyKind::from_stored(&row.kind).ok_or_else(|| corrupt("api_keys.kind"))?,
-            prefix: row.prefix,
-            key_hash: row.key_hash,
-            label: row.label,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct UserRow {
-    id: String,
-    user_handle: Vec<u8>,
-    name: String,
-    display_name: String,
-    failed_attempts: i64,
-    created_at: i64,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        User {
-            id: row.id,
-            user_handle: row.user_handle,
-            name: row.name,
-            display_name: row.display_name,
-            failed_attempts: u32::try_from(row.failed_attempts).unwrap_or(u32::MAX),
-            created_at: row.created_at,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct CredentialRow {
-    id: Vec<u8>,
-    user_id: String,
-    public_key: Vec<u8>,
-    algorithm: i64,
-    sign_count: i64,
-    uv_initialized: bool,
-    backup_eligible: bool,
-    backup_state: bool,
-    transports: String,
-    aaguid: Vec<u8>,
-    attestation_format: String,
-    attestation_type: String,
-    attestation_object: Vec<u8>,
-    friendly_name: Option<String>,
-    created_at: i64,
-    last_used_at: Option<i64>,
-}
-
-impl TryFrom<CredentialRow> for Credential {
-    type Error = StoreError;
-
-    fn try_from(row: CredentialRow) -> Result<Self, StoreError> {
-        Ok(Credential {
-            id: row.id,
-            user_id: row.user_id,
-            public_key: row.public_key,
-            algorithm: row.algorithm,
-            sign_count: u32::try_from(row.sign_count).map_err(corrupt)?,
-            uv_initialized: row.uv_initialized,
-            backup_eligible: row.backup_eligible,
-            backup_state: row.backup_state,
-            transports: serde_json::from_str(&row.transports).map_err(corrupt)?,
-            aaguid: row.aaguid,
-            attestation_format: row.attestation_format,
-            attestation_type: row.attestation_type,
-            attestation_object: row.attestation_object,
-            friendly_name: row.friendly_name,
-            created_at: row.created_at,
-            last_used_at: row.last_used_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct SigningKeyRow {
-    kid: String,
-    algorithm: String,
-    public_jwk: String,
-    sealed_private_key: Vec<u8>,
-    created_at: i64,
-    retired_at: Option<i64>,
-}
-
-impl From<SigningKeyRow> for SigningKeyRecord {
-    fn from(row: SigningKeyRow) -> Self {
-        SigningKeyRecord {
-            kid: row.kid,
-            algorithm: row.algorithm,
-            public_jwk: row.public_jwk,
-            sealed_private_key: row.sealed_private_key,
-            created_at: row.created_at,
-            retired_at: row.retired_at,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct AuditRow {
-    id: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    subject: Option<String>,
-    outcome: String,
-    details: String,
-    ip: Option<String>,
-    request_id: Option<String>,
-}
-
-impl TryFrom<AuditRow> for AuditEvent {
-    type Error = StoreError;
-
-    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
-        Ok(AuditEvent {
-            id: row.id,
-            at: row.at,
-            actor: row.actor,
-            action: row.action,
-            subject: row.subject,
-            outcome: row.outcome,
-            details: serde_json::from_str(&row.details).map_err(corrupt)?,
-            ip: row.ip,
-            request_id: row.request_id,
-        })
-    }
-}
-
-/// A 32-byte hash column.
-fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("hash column is not 32 bytes"))
-}
-
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e)
-}
-
-/// A stored value this code cannot read: reported as a backend failure, since no request can fix it.
-fn corrupt<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> StoreError {
-    StoreError::Backend(sqlx::Error::Decode(e.into()))
-}
-
-/// Maps a write's error: a UNIQUE violation is `conflict`, a foreign-key violation means the
-/// parent (the tenant) does not exist.
-fn write_error(e: sqlx::Error, conflict: &'static str) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            return StoreError::Conflict(conflict);
-        }
-        if db.is_foreign_key_violation() {
-            return StoreError::NotFound;
-        }
-    }
-    StoreError::Backend(e)
-}
-
-fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(sqlx::Error::Encode(e.into())))
-}
-
-const TENANT_COLUMNS: &str = "id, name, rp_id, rp_name, origins, settings, created_at";
-const API_KEY_COLUMNS: &str =
-    "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
-const USER_COLUMNS: &str = "id, user_handle, name, display_name, failed_attempts, created_at";
-const CREDENTIAL_COLUMNS: &str = "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
-     backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \
-     attestation_object, friendly_name, created_at, last_used_at";
-const SIGNING_KEY_COLUMNS: &str =
-    "kid, algorithm, public_jwk, sealed_private_key, created_at, retired_at";
 
 impl SqliteStore {
     async fn insert_tenant_with(
@@ -771,14 +552,9 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
-        let kind = match kind.as_str() {
-            "registration" => SessionKind::Registration,
-            "authentication" => SessionKind::Authentication,
-            _ => return Err(corrupt("ceremony_sessions.kind")),
-        };
         Ok(Session {
             id: hash32(id)?,
-            kind,
+            kind: session_kind(&kind)?,
             state,
             expires_at,
         })
@@ -1116,13 +892,4 @@ impl SqliteStore {
 enum UserKey<'a> {
     Text(&'a str),
     Blob(&'a [u8]),
-}
-
-/// `NotFound` when a statement touched no row.
-fn found(rows: u64) -> Result<(), StoreError> {
-    if rows == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch, Barrier};
 
 use super::*;
 use crate::api_keys::ApiKeyKind;
+use crate::store::SessionKind;
 
 const ENV: &str = "PASSKEYD_TEST_DATABASE_URL";
 

@@ -1,10 +1,13 @@
-//! Row types: what a query returns, before it is checked into the store's types.
+//! What both SQL stores share: row types (what a query returns, before it is checked into the
+//! store's types; sqlx's `FromRow` derive works for either backend), the column lists, and the
+//! mapping of driver errors to [`StoreError`].
 
 use sqlx::FromRow;
 
-use super::{corrupt, StoreError};
+use super::{
+    ApiKey, AuditEvent, Credential, SessionKind, SigningKeyRecord, StoreError, Tenant, User,
+};
 use crate::api_keys::ApiKeyKind;
-use crate::store::{ApiKey, AuditEvent, Credential, SigningKeyRecord, Tenant, User};
 use crate::tenant::TenantId;
 
 #[derive(FromRow)]
@@ -184,3 +187,64 @@ impl TryFrom<AuditRow> for AuditEvent {
         })
     }
 }
+
+/// A 32-byte hash column.
+pub(super) fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("hash column is not 32 bytes"))
+}
+
+pub(super) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e)
+}
+
+/// A stored value this code cannot read: reported as a backend failure, since no request can fix it.
+pub(super) fn corrupt<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> StoreError {
+    StoreError::Backend(sqlx::Error::Decode(e.into()))
+}
+
+/// Maps a write's error: a UNIQUE violation is `conflict`, a foreign-key violation means the
+/// parent (the tenant) does not exist.
+pub(super) fn write_error(e: sqlx::Error, conflict: &'static str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(conflict);
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::NotFound;
+        }
+    }
+    StoreError::Backend(e)
+}
+
+pub(super) fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(sqlx::Error::Encode(e.into())))
+}
+
+/// `NotFound` when a statement touched no row.
+pub(super) fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) fn session_kind(stored: &str) -> Result<SessionKind, StoreError> {
+    match stored {
+        "registration" => Ok(SessionKind::Registration),
+        "authentication" => Ok(SessionKind::Authentication),
+        _ => Err(corrupt("ceremony_sessions.kind")),
+    }
+}
+
+pub(super) const TENANT_COLUMNS: &str = "id, name, rp_id, rp_name, origins, settings, created_at";
+pub(super) const API_KEY_COLUMNS: &str =
+    "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
+pub(super) const USER_COLUMNS: &str =
+    "id, user_handle, name, display_name, failed_attempts, created_at";
+pub(super) const CREDENTIAL_COLUMNS: &str =
+    "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
+     backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \
+     attestation_object, friendly_name, created_at, last_used_at";
+pub(super) const SIGNING_KEY_COLUMNS: &str =
+    "kid, algorithm, public_jwk, sealed_private_key, created_at, retired_at";
