@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser end-to-end suite: Debian's Chromium (installed when missing), playwright-core from
 # the lock file, and Node's test runner over tests/*.test.js against the passkeyd binary at
-# $PASSKEYD_BIN (default ../target/debug/passkeyd, relative to this directory).
+# $PASSKEYD_BIN (default: debug/passkeyd in $CARGO_TARGET_DIR, else ../target, relative to this
+# directory).
 set -euo pipefail
 # A PASSKEYD_BIN given relative to where this script is run from still works after the cd.
 if [ -n "${PASSKEYD_BIN:-}" ] && [ "${PASSKEYD_BIN#/}" = "$PASSKEYD_BIN" ]; then
@@ -19,7 +20,7 @@ if [ ! -x "$chromium" ]; then
     chromium fonts-dejavu-core >/dev/null
 fi
 
-bin="${PASSKEYD_BIN:-../target/debug/passkeyd}"
+bin="${PASSKEYD_BIN:-${CARGO_TARGET_DIR:-../target}/debug/passkeyd}"
 if [ ! -x "$bin" ]; then
   echo "e2e: no passkeyd binary at $bin (build it with: cargo build -p passkeyd," \
     "or set PASSKEYD_BIN)" >&2
