@@ -62,6 +62,24 @@ pub struct Context {
     pub ip: Option<IpAddr>,
     /// The request ID.
     pub request_id: Option<String>,
+    /// How the finish will name the session: by a random token handed out at begin, or by the
+    /// challenge the credential signed (for dialects whose finish carries only the credential;
+    /// see [`challenge_session`]).
+    pub sessions: SessionKeys,
+    /// A finish in this context must be for this user (dialects whose finish names the user).
+    pub bound_user: Option<String>,
+}
+
+/// How a begun ceremony's session is named at its finish.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionKeys {
+    /// A random token, given to the caller at begin beside the options.
+    #[default]
+    RandomToken,
+    /// The challenge itself (base64url): the finish finds the session by what the credential
+    /// signed, so no token travels from begin to finish and any node sharing the store can
+    /// finish. The stored ID is still a hash, as for tokens.
+    Challenge,
 }
 
 impl Context {
@@ -215,10 +233,39 @@ fn random<const N: usize>() -> Result<[u8; N], ApiError> {
 }
 
 /// A new session token and the ID it is stored under.
-fn new_session_token() -> Result<(String, [u8; 32]), ApiError> {
-    let token = base64url_encode(&random::<32>()?);
+fn new_session_token(keys: SessionKeys, challenge: &[u8]) -> Result<(String, [u8; 32]), ApiError> {
+    let token = match keys {
+        SessionKeys::RandomToken => base64url_encode(&random::<32>()?),
+        SessionKeys::Challenge => base64url_encode(challenge),
+    };
     let id = session_id(&token);
     Ok((token, id))
+}
+
+/// The session token of a [`SessionKeys::Challenge`] ceremony, read from the credential JSON of
+/// its finish (`response.clientDataJSON.challenge`); `None` when the JSON has none, which the
+/// finish answers as an unknown session. The signature check later proves the challenge.
+pub fn challenge_session(credential_json: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Credential {
+        response: Response,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Response {
+        #[serde(rename = "clientDataJSON")]
+        client_data_json: String,
+    }
+    #[derive(Deserialize)]
+    struct ClientData {
+        challenge: String,
+    }
+    let credential: Credential = serde_json::from_slice(credential_json).ok()?;
+    let client_data = base64url_decode(&credential.response.client_data_json).ok()?;
+    let client_data: ClientData = serde_json::from_slice(&client_data).ok()?;
+    // Re-encoded, so the token is canonical whatever padding the client used.
+    let challenge = base64url_decode(&client_data.challenge).ok()?;
+    Some(base64url_encode(&challenge))
 }
 
 /// The stored ID of a session token: its SHA-256, so a database reader cannot finish
@@ -361,7 +408,7 @@ pub async fn begin_registration(
             .collect(),
         existing_user,
     };
-    let token = store_session(state, ctx, SessionKind::Registration, &session).await?;
+    let token = store_session(state, ctx, SessionKind::Registration, &session, &challenge).await?;
     Ok(Begun {
         session: token,
         options,
@@ -425,8 +472,9 @@ async fn store_session(
     ctx: &Context,
     kind: SessionKind,
     session: &impl Serialize,
+    challenge: &[u8],
 ) -> Result<String, ApiError> {
-    let (token, id) = new_session_token()?;
+    let (token, id) = new_session_token(ctx.sessions, challenge)?;
     let now = state.clock.now().0;
     let expires_at = now.saturating_add(i64::from(ctx.settings.timeout_ms.div_ceil(1000)));
     state
@@ -475,6 +523,16 @@ async fn take_session(
         return Err(ApiError::SessionExpired);
     }
     Ok(session.state)
+}
+
+/// Refuses a finish for another user than the context is bound to (the session is used up).
+fn check_bound_user(ctx: &Context, session_user: Option<&str>) -> Result<(), ApiError> {
+    match &ctx.bound_user {
+        Some(bound) if session_user != Some(bound.as_str()) => Err(ApiError::InvalidRequest(
+            "this ceremony was begun for another user".to_owned(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_state<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ApiError> {
@@ -564,6 +622,7 @@ async fn finish_registration_inner(
     let session: RegistrationState =
         parse_state(&take_session(state, ctx, session_token, SessionKind::Registration).await?)?;
     audit.subject(format!("user:{}", session.user_id));
+    check_bound_user(ctx, Some(&session.user_id))?;
     let tenant = &ctx.tenant.id;
     let existing = optional(state.store.user(tenant, &session.user_id).await)?;
     match &existing {
@@ -841,7 +900,14 @@ pub async fn begin_authentication(
     }
     session.user_verification = options.user_verification;
     session.challenge = base64url_encode(&challenge);
-    let token = store_session(state, ctx, SessionKind::Authentication, &session).await?;
+    let token = store_session(
+        state,
+        ctx,
+        SessionKind::Authentication,
+        &session,
+        &challenge,
+    )
+    .await?;
     Ok(Begun {
         session: token,
         options,
@@ -882,6 +948,7 @@ async fn finish_authentication_inner(
 ) -> Result<Authenticated, ApiError> {
     let session: AuthenticationState =
         parse_state(&take_session(state, ctx, session_token, SessionKind::Authentication).await?)?;
+    check_bound_user(ctx, session.user_id.as_deref())?;
     let tenant = &ctx.tenant.id;
     let parsed = match AuthenticationResponseJson::from_json(response) {
         Ok(parsed) => parsed,

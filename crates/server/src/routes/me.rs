@@ -27,7 +27,7 @@ use super::{ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::UserCaller;
 use crate::backup_codes;
-use crate::ceremony::{self, Context, Registrant, MAX_NAME_BYTES};
+use crate::ceremony::{self, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
 use crate::policy::{self, Action, Principal, Resource};
 use crate::settings::TenantSettings;
@@ -288,6 +288,8 @@ fn context(
         actor: caller.actor(),
         ip: ip.0,
         request_id,
+        sessions: SessionKeys::RandomToken,
+        bound_user: None,
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::auth::Caller;
-use crate::ceremony::Context;
+use crate::ceremony::{Context, SessionKeys};
 use crate::error::{ApiError, REQUEST_ID};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
@@ -85,6 +85,8 @@ pub fn ceremony_context(
         settings,
         ip: ip.0,
         request_id: parts_request_id,
+        sessions: SessionKeys::RandomToken,
+        bound_user: None,
     })
 }
 

@@ -7,14 +7,13 @@
 //! the `default` tenant only: turn the setting on for a certification run, never in
 //! production. Answers are `{status: "ok", errorMessage: "", ...}`; every failure of a handler
 //! is `{status: "failed", errorMessage}` with 200 (see [`ConformanceError`]). The tool
-//! sends no session either: the finish finds it by its challenge (single-node, see
-//! [`super`]).
+//! sends no session either: the finish finds it by its challenge (see [`super`]).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use passkeyd_webauthn::json::{
     AttestationConveyancePreference, AuthenticatorAttachment, ResidentKeyRequirement,
     UserVerificationRequirement,
@@ -23,15 +22,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::{signed_challenge, unknown_session, Pending, PendingCeremony};
+use super::unknown_session;
 use crate::ceremony::{
-    self, AuthenticationOverrides, Context, Registrant, RegistrationOverrides, SignInHint,
+    self, AuthenticationOverrides, Context, Registrant, RegistrationOverrides, SessionKeys,
+    SignInHint,
 };
 use crate::error::ApiError;
 use crate::routes::{ClientIp, RequestId};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
-use crate::store::{SessionKind, StoreError};
+use crate::store::StoreError;
 use crate::tenant::TenantId;
 
 /// The conformance routes.
@@ -221,6 +221,9 @@ async fn conformance_context(
         actor: "fido_conformance".to_owned(),
         ip: ip.0,
         request_id,
+        // The finishes carry only the credential.
+        sessions: SessionKeys::Challenge,
+        bound_user: None,
     })
 }
 
@@ -235,7 +238,6 @@ pub async fn attestation_options(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     body: Result<Json<AttestationOptionsRequest>, JsonRejection>,
 ) -> Result<Json<CreationAnswer>, ConformanceError> {
     let ctx = conformance_context(&state, ip, request_id).await?;
@@ -260,15 +262,6 @@ pub async fn attestation_options(
         may_extend_existing: true,
     };
     let begun = ceremony::begin_registration(&state, &ctx, registrant, overrides).await?;
-    pending.insert(
-        begun.options.challenge.0.clone(),
-        PendingCeremony {
-            tenant: ctx.tenant.id.as_str().to_owned(),
-            kind: SessionKind::Registration,
-            session: begun.session,
-            user_id: None,
-        },
-    );
     Ok(Json(CreationAnswer {
         status: "ok".to_owned(),
         error_message: String::new(),
@@ -287,16 +280,13 @@ pub async fn attestation_result(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     body: Result<Json<CredentialJson>, JsonRejection>,
 ) -> Result<Json<ConformanceStatus>, ConformanceError> {
     let ctx = conformance_context(&state, ip, request_id).await?;
     let Json(CredentialJson(credential)) = body?;
     let credential = credential.get().as_bytes();
-    let begun = signed_challenge(credential)
-        .and_then(|c| pending.take(ctx.tenant.id.as_str(), SessionKind::Registration, &c))
-        .ok_or_else(unknown_session)?;
-    ceremony::finish_registration(&state, &ctx, &begun.session, credential, None).await?;
+    let session = ceremony::challenge_session(credential).ok_or_else(unknown_session)?;
+    ceremony::finish_registration(&state, &ctx, &session, credential, None).await?;
     Ok(Json(ConformanceStatus::ok()))
 }
 
@@ -311,7 +301,6 @@ pub async fn assertion_options(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     body: Result<Json<AssertionOptionsRequest>, JsonRejection>,
 ) -> Result<Json<RequestAnswer>, ConformanceError> {
     let ctx = conformance_context(&state, ip, request_id).await?;
@@ -327,15 +316,6 @@ pub async fn assertion_options(
         overrides,
     )
     .await?;
-    pending.insert(
-        begun.options.challenge.0.clone(),
-        PendingCeremony {
-            tenant: ctx.tenant.id.as_str().to_owned(),
-            kind: SessionKind::Authentication,
-            session: begun.session,
-            user_id: None,
-        },
-    );
     Ok(Json(RequestAnswer {
         status: "ok".to_owned(),
         error_message: String::new(),
@@ -354,15 +334,12 @@ pub async fn assertion_result(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     body: Result<Json<CredentialJson>, JsonRejection>,
 ) -> Result<Json<ConformanceStatus>, ConformanceError> {
     let ctx = conformance_context(&state, ip, request_id).await?;
     let Json(CredentialJson(credential)) = body?;
     let credential = credential.get().as_bytes();
-    let begun = signed_challenge(credential)
-        .and_then(|c| pending.take(ctx.tenant.id.as_str(), SessionKind::Authentication, &c))
-        .ok_or_else(unknown_session)?;
-    ceremony::finish_authentication(&state, &ctx, &begun.session, credential).await?;
+    let session = ceremony::challenge_session(credential).ok_or_else(unknown_session)?;
+    ceremony::finish_authentication(&state, &ctx, &session, credential).await?;
     Ok(Json(ConformanceStatus::ok()))
 }

@@ -8,118 +8,29 @@
 //!   settings).
 //!
 //! Neither dialect passes a session token from begin to finish: the finish carries only the
-//! credential. The session is found by the challenge the credential signed, in [`Pending`], a
-//! bounded in-memory map of this process. So these dialects are **single-node**: behind a load
-//! balancer, route them to one node (sticky), or a finish on another node than its begin fails
-//! `session_not_found`.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+//! credential. Their sessions are therefore stored under the challenge
+//! ([`crate::ceremony::SessionKeys::Challenge`]) and found by the challenge the credential
+//! signed, in the shared store, so a finish may land on any node.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::{Extension, Router};
-use passkeyd_webauthn::json::base64url_decode;
+use axum::Router;
 
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
 use crate::auth::{BearerRejection, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{SessionKind, StoreError};
+use crate::store::StoreError;
 
 pub mod fido;
 pub mod streambird;
 
-/// The compatibility routes, sharing one [`Pending`] map.
+/// The compatibility routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(fido::router())
         .merge(streambird::router())
-        .layer(Extension(Pending::default()))
-}
-
-/// The most begun ceremonies [`Pending`] remembers; the oldest is forgotten first.
-pub const MAX_PENDING: usize = 10_000;
-
-/// A begun ceremony waiting for its finish.
-#[derive(Clone, Debug)]
-pub struct PendingCeremony {
-    /// The tenant that began it.
-    pub tenant: String,
-    /// Registration or authentication.
-    pub kind: SessionKind,
-    /// The native session token.
-    pub session: String,
-    /// The user it was begun for, if named.
-    pub user_id: Option<String>,
-}
-
-/// Begun ceremonies by challenge (see the module docs: single-node).
-#[derive(Clone, Debug, Default)]
-pub struct Pending(Arc<Mutex<PendingMap>>);
-
-#[derive(Debug, Default)]
-struct PendingMap {
-    by_challenge: HashMap<Vec<u8>, PendingCeremony>,
-    order: VecDeque<Vec<u8>>,
-}
-
-impl Pending {
-    /// Remembers a begun ceremony under its challenge, forgetting the oldest beyond
-    /// [`MAX_PENDING`].
-    pub fn insert(&self, challenge: Vec<u8>, ceremony: PendingCeremony) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        while map.order.len() >= MAX_PENDING {
-            if let Some(oldest) = map.order.pop_front() {
-                map.by_challenge.remove(&oldest);
-            }
-        }
-        map.order.push_back(challenge.clone());
-        map.by_challenge.insert(challenge, ceremony);
-    }
-
-    /// Takes (single use) the ceremony `tenant` began with `challenge`, if it is of `kind`.
-    pub fn take(
-        &self,
-        tenant: &str,
-        kind: SessionKind,
-        challenge: &[u8],
-    ) -> Option<PendingCeremony> {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = map
-            .by_challenge
-            .get(challenge)
-            .is_some_and(|c| c.tenant == tenant && c.kind == kind);
-        if !found {
-            return None;
-        }
-        map.order.retain(|c| c.as_slice() != challenge);
-        map.by_challenge.remove(challenge)
-    }
-}
-
-/// The challenge a WebAuthn response JSON signed: `response.clientDataJSON.challenge`, decoded.
-/// `None` when the JSON has no readable challenge (the finish then fails as an unknown session).
-pub fn signed_challenge(credential_json: &[u8]) -> Option<Vec<u8>> {
-    #[derive(serde::Deserialize)]
-    struct Credential {
-        response: Response,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Response {
-        #[serde(rename = "clientDataJSON")]
-        client_data_json: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct ClientData {
-        challenge: String,
-    }
-    let credential: Credential = serde_json::from_slice(credential_json).ok()?;
-    let client_data = base64url_decode(&credential.response.client_data_json).ok()?;
-    let client_data: ClientData = serde_json::from_slice(&client_data).ok()?;
-    base64url_decode(&client_data.challenge).ok()
 }
 
 /// The answer of a finish whose challenge begins no pending ceremony.
@@ -188,44 +99,32 @@ impl FromRequestParts<AppState> for BearerSecretKey {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use passkeyd_webauthn::json::base64url_encode;
 
-    fn ceremony(tenant: &str, kind: SessionKind) -> PendingCeremony {
-        PendingCeremony {
-            tenant: tenant.to_owned(),
-            kind,
-            session: "s".to_owned(),
-            user_id: None,
-        }
+    use crate::ceremony::challenge_session;
+
+    fn credential(client_data: &str) -> Vec<u8> {
+        serde_json::json!({
+            "id": "AA",
+            "response": { "clientDataJSON": base64url_encode(client_data.as_bytes()) },
+        })
+        .to_string()
+        .into_bytes()
     }
 
     #[test]
-    fn pending_is_single_use_per_tenant_and_kind_and_bounded() {
-        let pending = Pending::default();
-        pending.insert(vec![1], ceremony("a", SessionKind::Registration));
-        assert!(pending.take("b", SessionKind::Registration, &[1]).is_none());
-        assert!(pending
-            .take("a", SessionKind::Authentication, &[1])
-            .is_none());
-        assert!(pending.take("a", SessionKind::Registration, &[1]).is_some());
-        assert!(pending.take("a", SessionKind::Registration, &[1]).is_none());
-
-        for i in 0..=MAX_PENDING {
-            pending.insert(
-                (i as u64).to_be_bytes().to_vec(),
-                ceremony("a", SessionKind::Registration),
-            );
-        }
-        // The oldest was forgotten, the newest kept.
-        assert!(pending
-            .take("a", SessionKind::Registration, &0u64.to_be_bytes())
-            .is_none());
-        assert!(pending
-            .take(
-                "a",
-                SessionKind::Registration,
-                &(MAX_PENDING as u64).to_be_bytes()
-            )
-            .is_some());
+    fn the_challenge_session_is_the_signed_challenge_canonically_encoded() {
+        let challenge = base64url_encode(&[0xfb; 32]);
+        let padded = format!(r#"{{"challenge":"{challenge}="}}"#);
+        assert_eq!(
+            challenge_session(&credential(&padded)).as_deref(),
+            Some(challenge.as_str())
+        );
+        assert_eq!(challenge_session(&credential(r#"{"type":"x"}"#)), None);
+        assert_eq!(
+            challenge_session(&credential(r#"{"challenge":"!!"}"#)),
+            None
+        );
+        assert_eq!(challenge_session(b"not json"), None);
     }
 }

@@ -7,31 +7,31 @@
 //! shapes, with 200; errors, where Streambird's page is silent, are the native envelope and
 //! codes. Credential IDs (`webauthn_credential_id`, the `{id}` of delete) are the native ones
 //! (base64url), so the same ID works on both APIs. The finishes carry no session: it is found
-//! by its challenge (single-node, see [`super`]).
+//! by its challenge ([`crate::ceremony::SessionKeys::Challenge`]).
 
 use aws_lc_rs::rand::SystemRandom;
 use axum::extract::{Path, State};
 use axum::routing::{delete, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use passkeyd_webauthn::json::{base64url_encode, AuthenticatorAttachment};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::{signed_challenge, unknown_session, BearerSecretKey, Pending, PendingCeremony};
+use super::{unknown_session, BearerSecretKey};
 use crate::api_keys::random_bytes;
 use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::ceremony::{
     self, check_name, AuthenticationOverrides, Context, Registrant, RegistrationOverrides,
-    SignInHint, MAX_NAME_BYTES,
+    SessionKeys, SignInHint, MAX_NAME_BYTES,
 };
 use crate::error::{ApiError, ApiJson};
 use crate::policy::{self, Action, Principal};
 use crate::routes::credentials::parse_credential_id;
 use crate::routes::{ceremony_context, rfc3339, ClientIp, RequestId};
 use crate::state::AppState;
-use crate::store::{SessionKind, StoreError, User};
+use crate::store::{StoreError, User};
 
 /// The dialect's name in a tenant's `compat` setting.
 pub const DIALECT: &str = "streambird";
@@ -66,10 +66,12 @@ fn context(
     ip: ClientIp,
     request_id: Option<String>,
 ) -> Result<Context, ApiError> {
-    let ctx = ceremony_context(state, caller, ip, request_id)?;
+    let mut ctx = ceremony_context(state, caller, ip, request_id)?;
     if !ctx.settings.compat.iter().any(|d| d == DIALECT) {
         return Err(ApiError::NotFound);
     }
+    // The finishes carry only the credential.
+    ctx.sessions = SessionKeys::Challenge;
     Ok(ctx)
 }
 
@@ -222,7 +224,6 @@ pub async fn registration_begin(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     ApiJson(body): ApiJson<RegistrationBegin>,
 ) -> Result<Json<RegistrationBegun>, ApiError> {
     let ctx = context(&state, caller, ip, request_id)?;
@@ -239,15 +240,6 @@ pub async fn registration_begin(
         ..RegistrationOverrides::default()
     };
     let begun = ceremony::begin_registration(&state, &ctx, registrant, overrides).await?;
-    pending.insert(
-        begun.options.challenge.0.clone(),
-        PendingCeremony {
-            tenant: ctx.tenant.id.as_str().to_owned(),
-            kind: SessionKind::Registration,
-            session: begun.session,
-            user_id: Some(user.id.clone()),
-        },
-    );
     Ok(Json(RegistrationBegun {
         user_id: user.id,
         public_key_credential_creation_options: CreationOptionsWrapper {
@@ -284,21 +276,14 @@ pub async fn registration_create(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     ApiJson(body): ApiJson<RegistrationCreate>,
 ) -> Result<Json<RegistrationCreated>, ApiError> {
-    let ctx = context(&state, caller, ip, request_id)?;
+    let mut ctx = context(&state, caller, ip, request_id)?;
+    // The finish must be for the user the registration was begun for.
+    ctx.bound_user = Some(body.user_id);
     let credential = body.public_key_credential.get().as_bytes();
-    let begun = signed_challenge(credential)
-        .and_then(|c| pending.take(ctx.tenant.id.as_str(), SessionKind::Registration, &c))
-        .ok_or_else(unknown_session)?;
-    if begun.user_id.as_deref() != Some(body.user_id.as_str()) {
-        return Err(ApiError::InvalidRequest(
-            "user_id is not the user this registration was begun for".to_owned(),
-        ));
-    }
-    let done =
-        ceremony::finish_registration(&state, &ctx, &begun.session, credential, None).await?;
+    let session = ceremony::challenge_session(credential).ok_or_else(unknown_session)?;
+    let done = ceremony::finish_registration(&state, &ctx, &session, credential, None).await?;
     Ok(Json(RegistrationCreated {
         user_id: done.user.id,
         webauthn_credential_id: base64url_encode(&done.credential.id),
@@ -341,7 +326,6 @@ pub async fn authentication_begin(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     ApiJson(body): ApiJson<AuthenticationBegin>,
 ) -> Result<Json<AuthenticationBegun>, ApiError> {
     let ctx = context(&state, caller, ip, request_id)?;
@@ -353,15 +337,6 @@ pub async fn authentication_begin(
         AuthenticationOverrides::default(),
     )
     .await?;
-    pending.insert(
-        begun.options.challenge.0.clone(),
-        PendingCeremony {
-            tenant: ctx.tenant.id.as_str().to_owned(),
-            kind: SessionKind::Authentication,
-            session: begun.session,
-            user_id: Some(body.user_id.clone()),
-        },
-    );
     Ok(Json(AuthenticationBegun {
         user_id: body.user_id,
         public_key_credential_request_options: RequestOptionsWrapper {
@@ -417,15 +392,12 @@ pub async fn verify(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    Extension(pending): Extension<Pending>,
     ApiJson(body): ApiJson<Verify>,
 ) -> Result<Json<Verified>, ApiError> {
     let ctx = context(&state, caller, ip, request_id)?;
     let credential = body.public_key_credential.get().as_bytes();
-    let begun = signed_challenge(credential)
-        .and_then(|c| pending.take(ctx.tenant.id.as_str(), SessionKind::Authentication, &c))
-        .ok_or_else(unknown_session)?;
-    let done = ceremony::finish_authentication(&state, &ctx, &begun.session, credential).await?;
+    let session = ceremony::challenge_session(credential).ok_or_else(unknown_session)?;
+    let done = ceremony::finish_authentication(&state, &ctx, &session, credential).await?;
     Ok(Json(Verified {
         session: StreambirdSession {
             user_id: done.user.id.clone(),
