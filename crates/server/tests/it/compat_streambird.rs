@@ -296,3 +296,68 @@ async fn documented_errors_are_the_native_envelope() {
     assert_eq!(error_body(missing, 400).await["code"], "invalid_request");
     server.stop().await;
 }
+
+/// The finishes carry only the credential, and the session is found by its challenge in the
+/// shared store: a ceremony begun on one node finishes on another.
+#[tokio::test]
+async fn a_ceremony_begun_on_one_node_finishes_on_another() {
+    let dir = TempDir::new().unwrap();
+    let key = crate::common::secret_key();
+    let a = Server::start_with_key(dir.path(), key.clone()).await;
+    let b = Server::start_with_key(dir.path(), key).await;
+    turn_on(&a).await;
+
+    let user = ok(post(
+        &a,
+        "/v1/auth/users/create",
+        &json!({"email": "kim@example.com"}),
+    )
+    .await)
+    .await;
+    let user_id = user["id"].as_str().unwrap();
+    let begun = ok(post(
+        &a,
+        "/v1/auth/webauthn/registrations/begin",
+        &json!({"user_id": user_id}),
+    )
+    .await)
+    .await;
+    let options = &begun["public_key_credential_creation_options"]["publicKey"];
+    let credential = new_credential(options);
+    let response = credential
+        .register(&challenge(options), ORIGIN)
+        .build()
+        .to_json();
+    let created = ok(post(
+        &b,
+        "/v1/auth/webauthn/registrations/create",
+        &json!({"public_key_credential": response, "user_id": user_id}),
+    )
+    .await)
+    .await;
+
+    let begun = ok(post(
+        &b,
+        "/v1/auth/webauthn/authentication/begin",
+        &json!({"user_id": user_id}),
+    )
+    .await)
+    .await;
+    let options = &begun["public_key_credential_request_options"]["publicKey"];
+    let assertion = credential
+        .assert(&challenge(options), ORIGIN)
+        .sign_count(1)
+        .build()
+        .to_json();
+    let body = json!({"public_key_credential": assertion});
+    let verified = ok(post(&a, "/v1/auth/webauthn/verify", &body).await).await;
+    assert_eq!(
+        verified["webauthn_credential_id"],
+        created["webauthn_credential_id"]
+    );
+    // Single use across nodes too.
+    let again = error_body(post(&b, "/v1/auth/webauthn/verify", &body).await, 400).await;
+    assert_eq!(again["code"], "session_not_found");
+    a.stop().await;
+    b.stop().await;
+}
