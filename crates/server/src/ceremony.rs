@@ -1065,6 +1065,7 @@ async fn finish_authentication_inner(
         backup_eligible: verified.backup_eligible(),
         backup_state: verified.backup_state(),
         at: now,
+        reset_failures: user.failed_attempts > 0,
     };
     match state
         .store

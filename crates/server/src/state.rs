@@ -8,7 +8,7 @@ use passkeyd_webauthn::{Aaguid, UnixTime};
 use crate::config::Config;
 use crate::rate_limit::RateLimiter;
 use crate::store::Store;
-use crate::tokens::MasterKey;
+use crate::tokens::{MasterKey, OpenedKeys};
 
 /// Shared application state: cheap to clone, trait objects for what tests replace.
 #[derive(Clone, Debug)]
@@ -21,6 +21,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Seals the token signing keys stored in the database.
     pub master_key: Arc<MasterKey>,
+    /// Signing keys opened with the master key, kept for the next token.
+    pub opened_keys: Arc<OpenedKeys>,
     /// Request-rate limits of the public routes and the per-tenant quotas.
     pub rate_limits: Arc<RateLimiter>,
     /// The FIDO metadata, when loaded: authenticator names and attestation roots.
@@ -39,6 +41,7 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             master_key: Arc::new(master_key),
+            opened_keys: Arc::default(),
             rate_limits: Arc::new(rate_limits),
             metadata: None,
             demo_publishable_key: None,

@@ -106,8 +106,14 @@ pub async fn mint(
         purpose: purpose.as_str().to_owned(),
     };
     let key = active_key(state, &ctx.tenant, ctx.settings.token_algorithm).await?;
-    let token = tokens::sign(&claims, &key, ctx.tenant.id.as_str(), &state.master_key)
-        .map_err(ApiError::internal)?;
+    let token = tokens::sign_cached(
+        &claims,
+        &key,
+        ctx.tenant.id.as_str(),
+        &state.master_key,
+        &state.opened_keys,
+    )
+    .map_err(ApiError::internal)?;
     Ok(ResultToken { token, expires_at })
 }
 
@@ -181,8 +187,14 @@ pub async fn mint_user(
         purpose: Purpose::User.as_str().to_owned(),
     };
     let key = active_key(state, tenant, settings.token_algorithm).await?;
-    let token = tokens::sign(&claims, &key, tenant.id.as_str(), &state.master_key)
-        .map_err(ApiError::internal)?;
+    let token = tokens::sign_cached(
+        &claims,
+        &key,
+        tenant.id.as_str(),
+        &state.master_key,
+        &state.opened_keys,
+    )
+    .map_err(ApiError::internal)?;
     Ok(ResultToken { token, expires_at })
 }
 

@@ -10,11 +10,13 @@
 //!
 //! Error codes ([`TokenError::code`]): `token_invalid`, `token_expired`, `key_error` (internal).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::SecureRandom;
@@ -505,7 +507,8 @@ pub struct ResultClaims {
 /// Signs `claims` with `key`, a signing key of `tenant`. The header carries `alg`, `kid` and
 /// `typ: JWT`.
 ///
-/// Each call unseals and parses the key (one AES-GCM decryption); nothing is cached.
+/// Each call unseals and parses the key (one AES-GCM decryption); [`sign_cached`] keeps the
+/// opened key instead.
 pub fn sign(
     claims: &ResultClaims,
     key: &SigningKeyRecord,
@@ -513,17 +516,92 @@ pub fn sign(
     master: &MasterKey,
 ) -> Result<String, TokenError> {
     let algorithm = key_algorithm(key)?;
+    let encoding_key = open_signing_key(key, algorithm, tenant, master)?;
+    encode_signed(claims, &key.kid, algorithm, &encoding_key)
+}
+
+/// [`sign`], with the opened key taken from (or put in) `opened`.
+pub fn sign_cached(
+    claims: &ResultClaims,
+    key: &SigningKeyRecord,
+    tenant: &str,
+    master: &MasterKey,
+    opened: &OpenedKeys,
+) -> Result<String, TokenError> {
+    let algorithm = key_algorithm(key)?;
+    let encoding_key = opened.get_or_open(key, algorithm, tenant, master)?;
+    encode_signed(claims, &key.kid, algorithm, &encoding_key)
+}
+
+fn open_signing_key(
+    key: &SigningKeyRecord,
+    algorithm: SigningAlgorithm,
+    tenant: &str,
+    master: &MasterKey,
+) -> Result<EncodingKey, TokenError> {
     let pkcs8 = master.open(
         &key.sealed_private_key,
         seal_context(tenant, &key.kid).as_bytes(),
     )?;
-    let encoding_key = match algorithm {
+    Ok(match algorithm {
         SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(&pkcs8),
         SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&pkcs8),
-    };
+    })
+}
+
+fn encode_signed(
+    claims: &ResultClaims,
+    kid: &str,
+    algorithm: SigningAlgorithm,
+    encoding_key: &EncodingKey,
+) -> Result<String, TokenError> {
     let mut header = Header::new(algorithm.jwt());
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &encoding_key).map_err(|_| KeyError::Crypto.into())
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, encoding_key).map_err(|_| KeyError::Crypto.into())
+}
+
+/// The most opened keys [`OpenedKeys`] holds; past that it starts afresh.
+const MAX_OPENED_KEYS: usize = 1_024;
+
+/// Signing keys already unsealed and parsed, by tenant and `kid`, so that signing a token costs
+/// one signature and not an AES-GCM decryption and a PKCS#8 parse as well. A `kid` names one
+/// key for ever, so an entry never goes stale; a retired key is simply no longer asked for.
+/// The keys stay in this process's memory, as they must to sign at all.
+#[derive(Default)]
+pub struct OpenedKeys(Mutex<HashMap<(String, String), Arc<EncodingKey>>>);
+
+impl fmt::Debug for OpenedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.lock().map_or(0, |keys| keys.len());
+        f.debug_struct("OpenedKeys").field("count", &count).finish()
+    }
+}
+
+impl OpenedKeys {
+    fn get_or_open(
+        &self,
+        key: &SigningKeyRecord,
+        algorithm: SigningAlgorithm,
+        tenant: &str,
+        master: &MasterKey,
+    ) -> Result<Arc<EncodingKey>, TokenError> {
+        let id = (tenant.to_owned(), key.kid.clone());
+        if let Some(found) = self.lock().get(&id) {
+            return Ok(found.clone());
+        }
+        // Opened outside the lock; two requests may both open a new key once, harmlessly.
+        let opened = Arc::new(open_signing_key(key, algorithm, tenant, master)?);
+        let mut keys = self.lock();
+        if keys.len() >= MAX_OPENED_KEYS {
+            keys.clear();
+        }
+        keys.insert(id, opened.clone());
+        Ok(opened)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<EncodingKey>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Verifies a token for `tenant` against that tenant's `keys` at time `now` and returns its

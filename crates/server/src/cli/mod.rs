@@ -11,6 +11,7 @@ use passkeyd_webauthn::UnixTime;
 pub mod api_key;
 pub mod mds;
 pub mod policy;
+pub mod seed;
 pub mod serve;
 pub mod tenant;
 pub mod trust_files;
@@ -71,6 +72,8 @@ pub enum Command {
         #[command(subcommand)]
         command: policy::PolicyCommand,
     },
+    /// Fill a tenant with many made-up users and credentials (for scale benchmarks).
+    Seed(seed::SeedArgs),
     /// Run the HTTP server.
     Serve,
     /// Manage tenants (directly on the database).
@@ -98,6 +101,7 @@ pub async fn run(
         Command::Tenant { command } => tenant::run(command, &config, out).await,
         Command::ApiKey { command } => api_key::run(command, &config, out).await,
         Command::Policy { command } => policy::run(command, &config, out).await,
+        Command::Seed(args) => seed::run(args, &config, out).await,
         Command::Verify(_) | Command::Mds { .. } => {
             Err("this command needs no server configuration".to_owned())
         }

@@ -173,6 +173,9 @@ pub struct CredentialUse {
     pub backup_state: bool,
     /// When, Unix seconds.
     pub at: i64,
+    /// Also reset the owner's failure count (false when it was already zero at the read,
+    /// which spares a second write in the common case).
+    pub reset_failures: bool,
 }
 
 /// Which ceremony a session belongs to.
@@ -397,6 +400,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         tenant: &TenantId,
         registration: &NewRegistration,
+    ) -> Result<(), StoreError>;
+
+    /// Stores many registrations in one transaction, each as [`Store::insert_registration`]
+    /// would; all or none. For bulk loads (`passkeyd seed`), not for ceremonies.
+    async fn insert_registrations(
+        &self,
+        tenant: &TenantId,
+        registrations: &[NewRegistration],
     ) -> Result<(), StoreError>;
 
     /// Records a verified assertion as a compare-and-set on the sign count, and resets the

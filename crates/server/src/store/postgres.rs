@@ -28,6 +28,7 @@ use super::{
 use crate::tenant::TenantId;
 
 mod migrate;
+
 #[cfg(test)]
 mod tests;
 
@@ -421,67 +422,24 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         registration: &NewRegistration,
     ) -> Result<(), StoreError> {
-        let user = &registration.user;
-        let c = &registration.credential;
         // READ COMMITTED is enough: a concurrent insert of the same user makes this one wait
         // for it and then do nothing, and the SELECT below (a new snapshot) sees the winner's
         // row. On any error below, the transaction is rolled back when `tx` drops (Postgres
         // has aborted it anyway).
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(&user.id)
-        .bind(&user.user_handle)
-        .bind(&user.name)
-        .bind(&user.display_name)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| write_error(e, "user_name_taken"))?;
-        let (handle,): (Vec<u8>,) =
-            sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(&user.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if handle != user.user_handle {
-            return Err(StoreError::Conflict("user_changed"));
+        register_in(&mut tx, tenant, registration).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_registrations(
+        &self,
+        tenant: &TenantId,
+        registrations: &[NewRegistration],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for registration in registrations {
+            register_in(&mut tx, tenant, registration).await?;
         }
-        let sql = format!(
-            "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        );
-        sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(&c.id)
-            .bind(&user.id)
-            .bind(&c.public_key)
-            .bind(c.algorithm)
-            .bind(i64::from(c.sign_count))
-            .bind(c.uv_initialized)
-            .bind(c.backup_eligible)
-            .bind(c.backup_state)
-            .bind(json(&c.transports)?)
-            .bind(&c.aaguid)
-            .bind(&c.attestation_format)
-            .bind(&c.attestation_type)
-            .bind(&c.attestation_object)
-            .bind(&c.friendly_name)
-            .bind(c.created_at)
-            .bind(c.last_used_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| write_error(e, "credential_exists"))?;
-        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
@@ -491,11 +449,10 @@ impl Store for PostgresStore {
         credential_id: &[u8],
         update: &CredentialUse,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
         // Compare-and-set: a concurrent update of the same row makes this one wait, and
         // Postgres then re-checks `sign_count = $7` against the committed row, so of several
         // assertions verified against the same count only the first applies.
-        let user: Option<(String,)> = sqlx::query_as(
+        let update_row = sqlx::query_as::<_, (String,)>(
             "UPDATE credentials SET sign_count = $1, backup_eligible = $2, backup_state = $3, \
              last_used_at = $4 WHERE tenant_id = $5 AND id = $6 AND sign_count = $7 \
              RETURNING user_id",
@@ -506,11 +463,20 @@ impl Store for PostgresStore {
         .bind(update.at)
         .bind(tenant.as_str())
         .bind(credential_id)
-        .bind(i64::from(update.expected_sign_count))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let Some((user_id,)) = user else {
+        .bind(i64::from(update.expected_sign_count));
+        if !update.reset_failures {
+            // One statement, committed on its own.
+            return match update_row
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+            {
+                Some(_) => Ok(()),
+                None => Err(StoreError::Conflict("counter_changed")),
+            };
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let Some((user_id,)) = update_row.fetch_optional(&mut *tx).await.map_err(backend)? else {
             return Err(StoreError::Conflict("counter_changed"));
         };
         sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
@@ -904,4 +870,70 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         Ok(done.rows_affected())
     }
+}
+
+/// The writes of one registration, inside the caller's transaction (see
+/// [`Store::insert_registration`]).
+async fn register_in(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    registration: &NewRegistration,
+) -> Result<(), StoreError> {
+    let user = &registration.user;
+    let c = &registration.credential;
+    sqlx::query(
+        "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(&user.id)
+    .bind(&user.user_handle)
+    .bind(&user.name)
+    .bind(&user.display_name)
+    .bind(user.created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| write_error(e, "user_name_taken"))?;
+    let (handle,): (Vec<u8>,) =
+        sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(&user.id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if handle != user.user_handle {
+        return Err(StoreError::Conflict("user_changed"));
+    }
+    let sql = format!(
+        "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    );
+    sqlx::query(&sql)
+        .bind(tenant.as_str())
+        .bind(&c.id)
+        .bind(&user.id)
+        .bind(&c.public_key)
+        .bind(c.algorithm)
+        .bind(i64::from(c.sign_count))
+        .bind(c.uv_initialized)
+        .bind(c.backup_eligible)
+        .bind(c.backup_state)
+        .bind(json(&c.transports)?)
+        .bind(&c.aaguid)
+        .bind(&c.attestation_format)
+        .bind(&c.attestation_type)
+        .bind(&c.attestation_object)
+        .bind(&c.friendly_name)
+        .bind(c.created_at)
+        .bind(c.last_used_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(e, "credential_exists"))?;
+    sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.as_str())
+        .bind(&user.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }

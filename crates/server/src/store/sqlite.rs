@@ -371,8 +371,6 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         registration: &NewRegistration,
     ) -> Result<(), StoreError> {
-        let user = &registration.user;
-        let c = &registration.credential;
         // BEGIN IMMEDIATE takes the write lock up front, so the user check and the inserts
         // cannot interleave with another writer's.
         let mut tx = self
@@ -380,60 +378,23 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(&user.id)
-        .bind(&user.user_handle)
-        .bind(&user.name)
-        .bind(&user.display_name)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| write_error(e, "user_name_taken"))?;
-        let (handle,): (Vec<u8>,) =
-            sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = ? AND id = ?")
-                .bind(tenant.as_str())
-                .bind(&user.id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if handle != user.user_handle {
-            return Err(StoreError::Conflict("user_changed"));
-        }
-        let sql = format!(
-            "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(&c.id)
-            .bind(&user.id)
-            .bind(&c.public_key)
-            .bind(c.algorithm)
-            .bind(i64::from(c.sign_count))
-            .bind(c.uv_initialized)
-            .bind(c.backup_eligible)
-            .bind(c.backup_state)
-            .bind(json(&c.transports)?)
-            .bind(&c.aaguid)
-            .bind(&c.attestation_format)
-            .bind(&c.attestation_type)
-            .bind(&c.attestation_object)
-            .bind(&c.friendly_name)
-            .bind(c.created_at)
-            .bind(c.last_used_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| write_error(e, "credential_exists"))?;
-        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(&user.id)
-            .execute(&mut *tx)
+        register_in(&mut tx, tenant, registration).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_registrations(
+        &self,
+        tenant: &TenantId,
+        registrations: &[NewRegistration],
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
+        for registration in registrations {
+            register_in(&mut tx, tenant, registration).await?;
+        }
         tx.commit().await.map_err(backend)
     }
 
@@ -443,12 +404,7 @@ impl Store for SqliteStore {
         credential_id: &[u8],
         update: &CredentialUse,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let user: Option<(String,)> = sqlx::query_as(
+        let update_row = sqlx::query_as::<_, (String,)>(
             "UPDATE credentials SET sign_count = ?, backup_eligible = ?, backup_state = ?, \
              last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? \
              RETURNING user_id",
@@ -459,11 +415,24 @@ impl Store for SqliteStore {
         .bind(update.at)
         .bind(tenant.as_str())
         .bind(credential_id)
-        .bind(i64::from(update.expected_sign_count))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let Some((user_id,)) = user else {
+        .bind(i64::from(update.expected_sign_count));
+        if !update.reset_failures {
+            // One statement, committed on its own.
+            return match update_row
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(backend)?
+            {
+                Some(_) => Ok(()),
+                None => Err(StoreError::Conflict("counter_changed")),
+            };
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let Some((user_id,)) = update_row.fetch_optional(&mut *tx).await.map_err(backend)? else {
             return Err(StoreError::Conflict("counter_changed"));
         };
         sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
@@ -892,4 +861,70 @@ impl SqliteStore {
 enum UserKey<'a> {
     Text(&'a str),
     Blob(&'a [u8]),
+}
+
+/// The writes of one registration, inside the caller's transaction (see
+/// [`Store::insert_registration`]).
+async fn register_in(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    registration: &NewRegistration,
+) -> Result<(), StoreError> {
+    let user = &registration.user;
+    let c = &registration.credential;
+    sqlx::query(
+        "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(&user.id)
+    .bind(&user.user_handle)
+    .bind(&user.name)
+    .bind(&user.display_name)
+    .bind(user.created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| write_error(e, "user_name_taken"))?;
+    let (handle,): (Vec<u8>,) =
+        sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(&user.id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if handle != user.user_handle {
+        return Err(StoreError::Conflict("user_changed"));
+    }
+    let sql = format!(
+        "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    sqlx::query(&sql)
+        .bind(tenant.as_str())
+        .bind(&c.id)
+        .bind(&user.id)
+        .bind(&c.public_key)
+        .bind(c.algorithm)
+        .bind(i64::from(c.sign_count))
+        .bind(c.uv_initialized)
+        .bind(c.backup_eligible)
+        .bind(c.backup_state)
+        .bind(json(&c.transports)?)
+        .bind(&c.aaguid)
+        .bind(&c.attestation_format)
+        .bind(&c.attestation_type)
+        .bind(&c.attestation_object)
+        .bind(&c.friendly_name)
+        .bind(c.created_at)
+        .bind(c.last_used_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_error(e, "credential_exists"))?;
+    sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
+        .bind(tenant.as_str())
+        .bind(&user.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }

@@ -616,3 +616,26 @@ fn macs_are_stable_and_separated_by_purpose_and_key() {
     assert_ne!(a.mac("decoy", b"alice"), a.mac("other", b"alice"));
     assert_ne!(a.mac("decoy", b"alice"), b.mac("decoy", b"alice"));
 }
+
+#[test]
+fn cached_signing_gives_tokens_that_verify_and_keeps_keys_apart_by_tenant() {
+    let sealer = master();
+    let opened = OpenedKeys::default();
+    for algorithm in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
+        let key = signing_key("t1", algorithm, &sealer);
+        for _ in 0..2 {
+            // Opened on the first call, from the cache on the second.
+            let token = sign_cached(&claims("t1"), &key, "t1", &sealer, &opened).unwrap();
+            assert_eq!(
+                verify(&token, "t1", one(&key), NOW).unwrap().sub,
+                claims("t1").sub
+            );
+        }
+        // The cache is keyed by tenant too: another tenant's seal context still fails to open.
+        assert!(sign_cached(&claims("t2"), &key, "t2", &sealer, &opened).is_err());
+    }
+    // Another master key cannot open the key: the cache never stands in for the unsealing.
+    let key = signing_key("t1", SigningAlgorithm::Es256, &sealer);
+    let other = master();
+    assert!(sign_cached(&claims("t1"), &key, "t1", &other, &OpenedKeys::default()).is_err());
+}

@@ -222,6 +222,7 @@ fn credential_use(expected: u32, new: u32, at: i64) -> CredentialUse {
         backup_eligible: true,
         backup_state: true,
         at,
+        reset_failures: true,
     }
 }
 
