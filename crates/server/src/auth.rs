@@ -217,6 +217,22 @@ impl FromRequestParts<AppState> for UserCaller {
         state: &AppState,
     ) -> Result<Self, BearerRejection> {
         let token = bearer_token(parts).ok_or_else(bad_user_token)?;
+        Self::from_token(parts, state, token).await
+    }
+}
+
+impl UserCaller {
+    /// The caller of a user token presented some other way than `Authorization: Bearer` (the
+    /// password of HTTP Basic, for a compatibility dialect): the same checks, the same
+    /// rejections.
+    pub(crate) async fn from_token(
+        parts: &Parts,
+        state: &AppState,
+        token: &str,
+    ) -> Result<Self, BearerRejection> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(bad_user_token());
+        }
         let tenant_id = unverified_tenant(token).ok_or_else(bad_user_token)?;
         let tenant = match state.store.tenant(&tenant_id).await {
             Ok(tenant) => tenant,

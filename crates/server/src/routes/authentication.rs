@@ -2,7 +2,9 @@
 //! named user (`allowCredentials` from their credentials) or without a name (discoverable
 //! credentials, conditional UI).
 
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,37 @@ pub struct AuthenticationRequest {
     pub user_name: Option<String>,
     /// Per-request options, applied only where the tenant allows and never weakening it.
     pub options: Option<AuthenticationOverrides>,
+}
+
+/// The body of `POST /webauthn/authentication/request`: JSON, or nothing at all, which is a
+/// discoverable sign-in as `{}` is. web-authn-service, the native API's model, documents this
+/// request with no fields, and its clients send it without a body.
+#[derive(Debug)]
+pub struct AuthenticationRequestBody(pub AuthenticationRequest);
+
+impl<S: Send + Sync> FromRequest<S> for AuthenticationRequestBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request.headers().get(CONTENT_TYPE).cloned();
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest(e.body_text())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(AuthenticationRequest::default()));
+        }
+        // Any other body is JSON with its content type, exactly as on every other route.
+        let mut json = Request::new(Body::from(bytes));
+        if let Some(content_type) = content_type {
+            json.headers_mut().insert(CONTENT_TYPE, content_type);
+        }
+        let ApiJson(body) = ApiJson::from_request(json, state).await?;
+        Ok(Self(body))
+    }
 }
 
 /// Answer of `POST /webauthn/authentication/request`.
@@ -87,7 +120,7 @@ pub struct AuthenticationResult {
     pub notices: Vec<String>,
 }
 
-/// Begins an authentication.
+/// Begins an authentication. The body may be left out: a discoverable sign-in.
 #[utoipa::path(post, path = "/webauthn/authentication/request", tag = "authentication",
     request_body = AuthenticationRequest,
     security(("api_key" = []), ("publishable_key" = [])),
@@ -97,7 +130,7 @@ pub async fn request(
     ip: ClientIp,
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<AuthenticationRequest>,
+    AuthenticationRequestBody(body): AuthenticationRequestBody,
 ) -> Result<Json<AuthenticationBegun>, ApiError> {
     let ctx = ceremony_context(&state, caller, ip, request_id)?;
     let hint = match (body.user_id, body.user_name) {

@@ -49,12 +49,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The tenant's settings.
-fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> {
+pub(crate) fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> {
     TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)
 }
 
 /// The caller as the tenant's policies see them: the user, with the token's role and domain.
-fn principal(caller: &UserCaller) -> Principal {
+pub(crate) fn principal(caller: &UserCaller) -> Principal {
     Principal::User {
         id: caller.user.id.clone(),
         role: caller.claims.role.clone(),
@@ -122,22 +122,32 @@ pub async fn list(
     caller: UserCaller,
     State(state): State<AppState>,
 ) -> Result<Json<CredentialList>, ApiError> {
-    let tenant = &caller.tenant.id;
-    let credentials = state.store.credentials(tenant, &caller.user.id).await?;
-    policy::authorize(
-        &state,
-        tenant,
-        &principal(&caller),
-        Action::ManageCredential,
-        &resource(&caller.user, None, credentials.len()),
-    )
-    .await?;
+    let credentials = own_credentials(&state, &caller).await?;
     Ok(Json(CredentialList {
         credentials: credentials
             .iter()
             .map(|c| CredentialView::new(&state, c))
             .collect(),
     }))
+}
+
+/// The caller's credentials, oldest first, once the tenant's policy lets them manage their
+/// credentials (`ManageCredential` on themselves as owner).
+pub(crate) async fn own_credentials(
+    state: &AppState,
+    caller: &UserCaller,
+) -> Result<Vec<Credential>, ApiError> {
+    let tenant = &caller.tenant.id;
+    let credentials = state.store.credentials(tenant, &caller.user.id).await?;
+    policy::authorize(
+        state,
+        tenant,
+        &principal(caller),
+        Action::ManageCredential,
+        &resource(&caller.user, None, credentials.len()),
+    )
+    .await?;
+    Ok(credentials)
 }
 
 /// Renames one of the caller's credentials.
@@ -275,7 +285,7 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
 }
 
 /// A ceremony context for the caller (a user, not the app's backend).
-fn context(
+pub(crate) fn context(
     caller: &UserCaller,
     settings: TenantSettings,
     ip: ClientIp,
@@ -351,6 +361,22 @@ pub async fn mfa_begin(
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
 ) -> Result<Json<RegistrationBegun>, ApiError> {
+    let ctx = context(&caller, settings(&caller)?, ip, request_id);
+    let begun = begin_own_registration(&state, &caller, &ctx).await?;
+    Ok(Json(RegistrationBegun {
+        session: bind_session(&state, &caller, &begun.session),
+        public_key_credential_creation_options: begun.options,
+    }))
+}
+
+/// Begins registering a passkey for the caller themselves, in `ctx`, once the tenant's policy
+/// lets them enrol one (`EnrolMfa`, before any credential exists; the finish decides
+/// `Register` on the verified facts). The options exclude the caller's existing credentials.
+pub(crate) async fn begin_own_registration(
+    state: &AppState,
+    caller: &UserCaller,
+    ctx: &Context,
+) -> Result<ceremony::Begun<passkeyd_webauthn::CreationOptionsJson>, ApiError> {
     let tenant = &caller.tenant.id;
     let count = state
         .store
@@ -358,25 +384,20 @@ pub async fn mfa_begin(
         .await?
         .len();
     policy::authorize(
-        &state,
+        state,
         tenant,
-        &principal(&caller),
+        &principal(caller),
         Action::EnrolMfa,
         &resource(&caller.user, None, count),
     )
     .await?;
-    let ctx = context(&caller, settings(&caller)?, ip, request_id);
     let registrant = Registrant {
         user_id: Some(caller.user.id.clone()),
         user_name: None,
         display_name: None,
         may_extend_existing: true,
     };
-    let begun = ceremony::begin_registration(&state, &ctx, registrant, Default::default()).await?;
-    Ok(Json(RegistrationBegun {
-        session: bind_session(&state, &caller, &begun.session),
-        public_key_credential_creation_options: begun.options,
-    }))
+    ceremony::begin_registration(state, ctx, registrant, Default::default()).await
 }
 
 /// Body of `POST /me/mfa/webauthn/register/complete`.

@@ -100,6 +100,11 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::compat::streambird::authentication_begin,
         crate::routes::compat::streambird::verify,
         crate::routes::compat::streambird::delete_credential,
+        crate::routes::compat::mailcheap::registration_options,
+        crate::routes::compat::mailcheap::registration_verify,
+        crate::routes::compat::mailcheap::authentication_options,
+        crate::routes::compat::mailcheap::authentication_verify,
+        crate::routes::compat::mailcheap::credentials,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -128,6 +133,13 @@ async fn openapi_json() -> impl IntoResponse {
         (name = "streambird", description = "Streambird's WebAuthn API, with the secret key as \
             `Authorization: Bearer sk_...`. Off (404) unless the tenant's `compat` setting \
             lists `streambird`. Errors are the envelope. Single-node, as the conformance API."),
+        (name = "mailcheap", description = "mailcheap's WebAuthn API for the users of a mail \
+            service: HTTP Basic with the user's `userName` and a user token minted with \
+            `POST /users/{userId}/tokens` (role and domain for the tenant's policies). The \
+            authentication routes take no credentials and act for the tenant with mailcheap on \
+            whose RP ID is the request's host (or a parent domain of it), else the only tenant \
+            with mailcheap on. Off (404) unless the tenant's `compat` setting lists \
+            `mailcheap`. Errors are the envelope."),
     ),
 )]
 struct ApiDoc;
@@ -185,6 +197,23 @@ impl Modify for Document {
                     .description(Some(
                         "`Authorization: Bearer <secret key>`: the tenant's secret key (`sk_...`), \
                          as Streambird clients send theirs. Any failure is 401 `unauthenticated`.",
+                    ))
+                    .build(),
+            ),
+        );
+
+        components.add_security_scheme(
+            MAILCHEAP_BASIC,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "HTTP Basic `username:api_token`, as mailcheap clients send it: the \
+                         user's `userName` and a user token minted for them at \
+                         `POST /users/{userId}/tokens` (or the token of a mailcheap sign-in). \
+                         Any failure is 401 `unauthenticated` with `WWW-Authenticate: Basic`. \
+                         An optional `X-Tenant-ID` header must name the token's tenant, else \
+                         403 `tenant_mismatch`.",
                     ))
                     .build(),
             ),
@@ -293,6 +322,9 @@ const STREAMBIRD: &str = "streambird";
 
 /// The security scheme of the Streambird dialect.
 const STREAMBIRD_KEY: &str = "streambird_key";
+
+/// The security scheme of the mailcheap dialect.
+const MAILCHEAP_BASIC: &str = "mailcheap_basic";
 
 /// The security scheme of the user-facing API.
 const USER_TOKEN: &str = "user_token";

@@ -52,6 +52,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/webauthn/authentication/begin"),
     ("post", "/v1/auth/webauthn/verify"),
     ("delete", "/v1/auth/users/webauthn_credentials/{id}/delete"),
+    ("get", "/api/v1/webauthn/registration/options/"),
+    ("post", "/api/v1/webauthn/registration/verify/"),
+    ("get", "/api/v1/webauthn/authentication/options/"),
+    ("post", "/api/v1/webauthn/authentication/verify/"),
+    ("get", "/api/v1/webauthn/credentials/"),
 ];
 
 /// The FIDO conformance API: no key, off (404) by default (tests/it/compat_fido.rs serves it).
@@ -65,6 +70,15 @@ const FIDO_CONFORMANCE: &[&str] = &[
 /// The Streambird dialect: `Authorization: Bearer sk_...`, off (404) unless the tenant turns it
 /// on (tests/it/compat_streambird.rs serves it).
 const STREAMBIRD_PREFIX: &str = "/v1/auth/";
+
+/// The mailcheap dialect: HTTP Basic (security scheme `mailcheap_basic`), off (404) unless the
+/// tenant turns it on (tests/it/compat_mailcheap.rs serves it); its sign-in routes take no
+/// credentials.
+const MAILCHEAP_PREFIX: &str = "/api/v1/webauthn/";
+const MAILCHEAP_PUBLIC: &[&str] = &[
+    "/api/v1/webauthn/authentication/options/",
+    "/api/v1/webauthn/authentication/verify/",
+];
 
 /// The operator API: served only when an operator key is configured (404 otherwise, as in the
 /// test server), and authenticated with it (security scheme `admin_key`, no `X-Tenant-ID`).
@@ -224,7 +238,10 @@ async fn every_route_is_described_and_served() {
             // Off without an operator key; tests/it/policies.rs checks them with one.
             continue;
         }
-        if FIDO_CONFORMANCE.contains(path) || path.starts_with(STREAMBIRD_PREFIX) {
+        if FIDO_CONFORMANCE.contains(path)
+            || path.starts_with(STREAMBIRD_PREFIX)
+            || path.starts_with(MAILCHEAP_PREFIX)
+        {
             // Off by default; their own tests turn them on.
             continue;
         }
@@ -458,20 +475,24 @@ async fn security_schemes_are_the_two_keys() {
             })
             .unwrap_or_default();
         named.sort_unstable();
-        let expected: &[&str] =
-            if public.contains(&path.as_str()) || FIDO_CONFORMANCE.contains(&path.as_str()) {
-                &[]
-            } else if path.starts_with(STREAMBIRD_PREFIX) {
-                &["streambird_key"]
-            } else if path.starts_with(ADMIN_PREFIX) {
-                &["admin_key"]
-            } else if PUBLISHABLE.contains(&path.as_str()) {
-                &["api_key", "publishable_key"]
-            } else if path.starts_with("/me/") {
-                &["user_token"]
-            } else {
-                &["api_key"]
-            };
+        let expected: &[&str] = if public.contains(&path.as_str())
+            || FIDO_CONFORMANCE.contains(&path.as_str())
+            || MAILCHEAP_PUBLIC.contains(&path.as_str())
+        {
+            &[]
+        } else if path.starts_with(MAILCHEAP_PREFIX) {
+            &["mailcheap_basic"]
+        } else if path.starts_with(STREAMBIRD_PREFIX) {
+            &["streambird_key"]
+        } else if path.starts_with(ADMIN_PREFIX) {
+            &["admin_key"]
+        } else if PUBLISHABLE.contains(&path.as_str()) {
+            &["api_key", "publishable_key"]
+        } else if path.starts_with("/me/") {
+            &["user_token"]
+        } else {
+            &["api_key"]
+        };
         assert_eq!(named, expected, "{name}");
         let tenant_header = operation["parameters"].as_array().is_some_and(|params| {
             params.iter().any(|p| {

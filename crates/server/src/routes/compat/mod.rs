@@ -6,8 +6,10 @@
 //!   the `default` tenant).
 //! - [`streambird`]: Streambird's WebAuthn API (`compat: ["streambird"]` in a tenant's
 //!   settings).
+//! - [`mailcheap`]: mailcheap's WebAuthn API for the users of a mail service, HTTP Basic with
+//!   the user name and a user token (`compat: ["mailcheap"]` in a tenant's settings).
 //!
-//! Neither dialect passes a session token from begin to finish: the finish carries only the
+//! No dialect passes a session token from begin to finish: the finish carries only the
 //! credential. Their sessions are therefore stored under the challenge
 //! ([`crate::ceremony::SessionKeys::Challenge`]) and found by the challenge the credential
 //! signed, in the shared store, so a finish may land on any node.
@@ -24,6 +26,7 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 pub mod fido;
+pub mod mailcheap;
 pub mod streambird;
 
 /// The compatibility routes.
@@ -31,6 +34,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(fido::router())
         .merge(streambird::router())
+        .merge(mailcheap::router())
 }
 
 /// The answer of a finish whose challenge begins no pending ceremony.
