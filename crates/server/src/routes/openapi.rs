@@ -128,11 +128,11 @@ async fn openapi_json() -> impl IntoResponse {
         (name = "fido_conformance", description = "The API the FIDO Alliance conformance tools \
             drive, for the `default` tenant, no key. Off (404) unless that tenant's \
             `fido_conformance` setting is true: for certification runs only. A failed request \
-            answers 200 `{status: \"failed\", errorMessage}`. Single-node: the finish \
-            finds its session by challenge in the memory of the node that began it."),
+            answers 200 `{status: \"failed\", errorMessage}`. The finish finds its \
+            session by the challenge the credential signed, on any node."),
         (name = "streambird", description = "Streambird's WebAuthn API, with the secret key as \
             `Authorization: Bearer sk_...`. Off (404) unless the tenant's `compat` setting \
-            lists `streambird`. Errors are the envelope. Single-node, as the conformance API."),
+            lists `streambird`. Errors are the envelope."),
         (name = "mailcheap", description = "mailcheap's WebAuthn API for the users of a mail \
             service: HTTP Basic with the user's `userName` and a user token minted with \
             `POST /users/{userId}/tokens` (role and domain for the tenant's policies). The \

@@ -13,6 +13,7 @@ use crate::api_keys::ApiKeyKind;
 use crate::config::Config;
 use crate::tenant::TenantId;
 
+mod group_commit;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

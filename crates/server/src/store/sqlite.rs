@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::group_commit::GroupCommit;
 use super::rows::{
     backend, corrupt, found, hash32, json, session_kind, write_error, ApiKeyRow, AuditRow,
     CredentialRow, SigningKeyRow, TenantRow, UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
@@ -15,8 +16,14 @@ use super::{
 use crate::tenant::TenantId;
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+
+/// A sign-in's compare-and-set of the credential's counter and flags; answers the owner.
+const UPDATE_CREDENTIAL_USE: &str = "UPDATE credentials SET sign_count = ?, backup_eligible = ?, \
+     backup_state = ?, last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? \
+     RETURNING user_id";
 
 /// The SQLite implementation of [`Store`].
 #[derive(Clone, Debug)]
@@ -27,6 +34,8 @@ pub struct SqliteStore {
     /// connections the others spin in SQLite's busy handler, which sleeps in steps of up to
     /// 100 ms. Queueing writers on this pool instead keeps the wait as short as the writes.
     writer: SqlitePool,
+    /// The hot single-statement writes, committed in groups on `writer`.
+    group: GroupCommit,
 }
 
 impl SqliteStore {
@@ -69,7 +78,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(Self { pool, writer })
+        let group = GroupCommit::start(writer.clone());
+        Ok(Self {
+            pool,
+            writer,
+            group,
+        })
     }
 }
 
@@ -404,25 +418,30 @@ impl Store for SqliteStore {
         credential_id: &[u8],
         update: &CredentialUse,
     ) -> Result<(), StoreError> {
-        let update_row = sqlx::query_as::<_, (String,)>(
-            "UPDATE credentials SET sign_count = ?, backup_eligible = ?, backup_state = ?, \
-             last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? \
-             RETURNING user_id",
-        )
-        .bind(i64::from(update.sign_count))
-        .bind(update.backup_eligible)
-        .bind(update.backup_state)
-        .bind(update.at)
-        .bind(tenant.as_str())
-        .bind(credential_id)
-        .bind(i64::from(update.expected_sign_count));
         if !update.reset_failures {
-            // One statement, committed on its own.
-            return match update_row
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(backend)?
-            {
+            // One statement, committed with whatever other hot writes are waiting.
+            let tenant = tenant.as_str().to_owned();
+            let credential_id = credential_id.to_vec();
+            let update = update.clone();
+            let updated = self
+                .group
+                .write(move |conn: &mut SqliteConnection| {
+                    Box::pin(async move {
+                        sqlx::query_as::<_, (String,)>(UPDATE_CREDENTIAL_USE)
+                            .bind(i64::from(update.sign_count))
+                            .bind(update.backup_eligible)
+                            .bind(update.backup_state)
+                            .bind(update.at)
+                            .bind(tenant)
+                            .bind(credential_id)
+                            .bind(i64::from(update.expected_sign_count))
+                            .fetch_optional(conn)
+                            .await
+                            .map_err(backend)
+                    })
+                })
+                .await?;
+            return match updated {
                 Some(_) => Ok(()),
                 None => Err(StoreError::Conflict("counter_changed")),
             };
@@ -432,7 +451,18 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        let Some((user_id,)) = update_row.fetch_optional(&mut *tx).await.map_err(backend)? else {
+        let Some((user_id,)) = sqlx::query_as::<_, (String,)>(UPDATE_CREDENTIAL_USE)
+            .bind(i64::from(update.sign_count))
+            .bind(update.backup_eligible)
+            .bind(update.backup_state)
+            .bind(update.at)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .bind(i64::from(update.expected_sign_count))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+        else {
             return Err(StoreError::Conflict("counter_changed"));
         };
         sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
@@ -480,46 +510,72 @@ impl Store for SqliteStore {
     }
 
     async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError> {
-        let count: Option<(i64,)> = sqlx::query_as(
-            "UPDATE users SET failed_attempts = failed_attempts + 1 \
-             WHERE tenant_id = ? AND id = ? RETURNING failed_attempts",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(backend)?;
+        let tenant = tenant.as_str().to_owned();
+        let user_id = user_id.to_owned();
+        let count: Option<(i64,)> = self
+            .group
+            .write(move |conn: &mut SqliteConnection| {
+                Box::pin(async move {
+                    sqlx::query_as(
+                        "UPDATE users SET failed_attempts = failed_attempts + 1 \
+                         WHERE tenant_id = ? AND id = ? RETURNING failed_attempts",
+                    )
+                    .bind(tenant)
+                    .bind(user_id)
+                    .fetch_optional(conn)
+                    .await
+                    .map_err(backend)
+                })
+            })
+            .await?;
         let (count,) = count.ok_or(StoreError::NotFound)?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO ceremony_sessions (id, tenant_id, kind, state, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.as_slice())
-        .bind(tenant.as_str())
-        .bind(session.kind.as_str())
-        .bind(&session.state)
-        .bind(session.expires_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| write_error(e, "session_exists"))?;
-        Ok(())
+        let tenant = tenant.as_str().to_owned();
+        let session = session.clone();
+        self.group
+            .write(move |conn: &mut SqliteConnection| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO ceremony_sessions (id, tenant_id, kind, state, expires_at) \
+                         VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(session.id.as_slice())
+                    .bind(tenant)
+                    .bind(session.kind.as_str())
+                    .bind(session.state)
+                    .bind(session.expires_at)
+                    .execute(conn)
+                    .await
+                    .map_err(|e| write_error(e, "session_exists"))?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn take_session(&self, tenant: &TenantId, id: &[u8; 32]) -> Result<Session, StoreError> {
+        let tenant = tenant.as_str().to_owned();
+        let id = *id;
         // One statement: whichever finish deletes the row first gets it.
-        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "DELETE FROM ceremony_sessions WHERE tenant_id = ? AND id = ? \
-             RETURNING id, kind, state, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(id.as_slice())
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(backend)?;
+        let row: Option<(Vec<u8>, String, String, i64)> = self
+            .group
+            .write(move |conn: &mut SqliteConnection| {
+                Box::pin(async move {
+                    sqlx::query_as(
+                        "DELETE FROM ceremony_sessions WHERE tenant_id = ? AND id = ? \
+                         RETURNING id, kind, state, expires_at",
+                    )
+                    .bind(tenant)
+                    .bind(id.as_slice())
+                    .fetch_optional(conn)
+                    .await
+                    .map_err(backend)
+                })
+            })
+            .await?;
         let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
         Ok(Session {
             id: hash32(id)?,
@@ -654,24 +710,33 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events \
-             (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(event.at)
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.subject)
-        .bind(&event.outcome)
-        .bind(json(&event.details)?)
-        .bind(&event.ip)
-        .bind(&event.request_id)
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        let tenant = tenant.as_str().to_owned();
+        let event = event.clone();
+        let details = json(&event.details)?;
+        self.group
+            .write(move |conn: &mut SqliteConnection| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO audit_events \
+                         (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(tenant)
+                    .bind(event.at)
+                    .bind(event.actor)
+                    .bind(event.action)
+                    .bind(event.subject)
+                    .bind(event.outcome)
+                    .bind(details)
+                    .bind(event.ip)
+                    .bind(event.request_id)
+                    .execute(conn)
+                    .await
+                    .map_err(backend)?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn audit_events(
