@@ -43,6 +43,27 @@ function expectedListing(stored, signedInWith) {
   };
 }
 
+/**
+ * passkeyd lists a user's credentials oldest first, by the second: two made in the same second
+ * come in credential-ID order. The tests find each by its ID.
+ */
+function byId(list, credentialId) {
+  const found = list.find((c) => c.credentialId === credentialId);
+  assert.ok(found, `credential ${credentialId} is listed`);
+  return found;
+}
+
+/** The page's list and the stored credentials, each in the same (passkeyd's) order. */
+async function compareListing(server, page, userId, signedInWith) {
+  const stored = await credentialsOf(server, userId);
+  const shown = await listedPasskeys(page);
+  assert.deepEqual(
+    shown.map(listing),
+    stored.map((c) => expectedListing(c, signedInWith)),
+  );
+  return { stored, shown };
+}
+
 function listing(shown) {
   return {
     credentialId: shown.credentialId,
@@ -77,14 +98,10 @@ test("the account page lists the passkeys, renames one and deletes one", (t) =>
     assert.equal(await page.getByTestId("next-step").isVisible(), false);
 
     // The list is what passkeyd stored, the sign-in's lastUsedAt included.
-    let stored = await credentialsOf(server, registered.userId);
+    const compare = () => compareListing(server, page, registered.userId, signedIn.credentialId);
+    let { stored, shown } = await compare();
     assert.equal(stored.length, 1);
     assert.notEqual(stored[0].lastUsedAt, null);
-    let shown = await listedPasskeys(page);
-    assert.deepEqual(
-      shown.map(listing),
-      stored.map((c) => expectedListing(c, signedIn.credentialId)),
-    );
     // Chromium's virtual authenticator has an AAGUID no list knows: no name is invented, the
     // page says the model is not in passkeyd's list and shows the AAGUID.
     assert.equal(stored[0].authenticatorName, null);
@@ -100,17 +117,11 @@ test("the account page lists the passkeys, renames one and deletes one", (t) =>
     const added = await addSecondFactor(page, "Desk key");
     assert.equal(added.state, "ok", added.text);
     const [held] = await authenticatorCredentials(cdp, key);
-    stored = await credentialsOf(server, registered.userId);
+    ({ stored, shown } = await compare());
     assert.equal(stored.length, 2);
-    assert.equal(stored[1].credentialId, held.id);
-    assert.equal(stored[1].friendlyName, "Desk key");
-    shown = await listedPasskeys(page);
-    assert.deepEqual(
-      shown.map(listing),
-      stored.map((c) => expectedListing(c, signedIn.credentialId)),
-    );
-    assert.equal(shown[1].kind, "security-key", "transports [usb]");
-    assert.equal(shown[1].lastUsedText, "Never");
+    assert.equal(byId(stored, held.id).friendlyName, "Desk key");
+    assert.equal(byId(shown, held.id).kind, "security-key", "transports [usb]");
+    assert.equal(byId(shown, held.id).lastUsedText, "Never");
     await page.getByTestId("codes-done").click();
 
     // Rename the laptop's passkey: the inline form, Enter to save.
@@ -124,8 +135,9 @@ test("the account page lists the passkeys, renames one and deletes one", (t) =>
     assert.equal(await page.getByTestId("status").textContent(),
       "Renamed the passkey to “Work laptop”.");
     assert.equal(await laptopItem.getByTestId("passkey-name").textContent(), "Work laptop");
-    stored = await credentialsOf(server, registered.userId);
-    assert.equal(stored[0].friendlyName, "Work laptop");
+    const laptopName = async () =>
+      byId(await credentialsOf(server, registered.userId), signedIn.credentialId).friendlyName;
+    assert.equal(await laptopName(), "Work laptop");
     // docs/demo.png (PASSKEYD_E2E_UPDATE_DEMO_PNG=1), without the focus ring.
     await page.evaluate(() => document.activeElement?.blur());
     await screenshot(page, "demo-signed-in");
@@ -136,7 +148,7 @@ test("the account page lists the passkeys, renames one and deletes one", (t) =>
     await laptopItem.getByTestId("rename-input").press("Escape");
     assert.equal(await laptopItem.getByTestId("rename-form").isVisible(), false);
     assert.equal(await hasFocus(laptopItem.getByTestId("rename")), true);
-    assert.equal((await credentialsOf(server, registered.userId))[0].friendlyName, "Work laptop");
+    assert.equal(await laptopName(), "Work laptop");
 
     // A name passkeyd refuses (control characters) is reported, and nothing changes.
     await laptopItem.getByTestId("rename").click();
@@ -146,7 +158,7 @@ test("the account page lists the passkeys, renames one and deletes one", (t) =>
     await laptopItem.getByTestId("rename-save").click();
     await page.getByTestId("status").filter({ hasText: "(invalid_request)" }).waitFor();
     assert.equal(await page.getByTestId("status").getAttribute("data-state"), "error");
-    assert.equal((await credentialsOf(server, registered.userId))[0].friendlyName, "Work laptop");
+    assert.equal(await laptopName(), "Work laptop");
     await laptopItem.getByTestId("rename-cancel").click();
 
     // Delete the security key's passkey: "Keep it" first changes nothing.
