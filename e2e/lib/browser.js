@@ -118,42 +118,48 @@ export async function setPresence(cdp, authenticatorId, enabled) {
   await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled });
 }
 
-/** The status line and the result the page shows. */
+/** Runs in the page: the status line, the result and the account state it shows. */
+function readPageState() {
+  const status = document.querySelector('[data-testid="status"]');
+  const result = document.getElementById("result");
+  const shown = (id) => (result.hidden ? null : document.getElementById(id).textContent);
+  return {
+    state: status.dataset.state,
+    text: status.textContent,
+    userId: shown("result-user-id"),
+    credentialId: shown("result-credential-id"),
+    signedIn: !document.querySelector('[data-testid="account"]').hidden,
+  };
+}
+
+/** The status line, the result and the account state the page shows. */
 export async function pageState(page) {
-  return page.evaluate(() => {
-    const status = document.querySelector('[data-testid="status"]');
-    const result = document.getElementById("result");
-    const shown = (id) => (result.hidden ? null : document.getElementById(id).textContent);
-    return {
-      state: status.dataset.state,
-      text: status.textContent,
-      userId: shown("result-user-id"),
-      credentialId: shown("result-credential-id"),
-    };
-  });
+  return page.evaluate(readPageState);
 }
 
 /**
- * Clicks `testId` and waits until the ceremony it starts is over: the status is `ok` or
- * `error` and the form is no longer busy. Resolves to `pageState`.
- *
- * A MutationObserver, installed before the click, watches the page, so two ceremonies with the
- * same outcome text are still told apart.
+ * Installs, before a ceremony starts, a watch for its end: the status is `ok`, `error` or
+ * `cancelled` and the page is no longer busy. A MutationObserver watches the page, so two
+ * ceremonies with the same outcome text are still told apart, and it keeps the page's state
+ * at that moment (autofill may start right after a ceremony and change it).
  */
-async function runCeremony(page, testId) {
+async function watchOutcome(page) {
+  // A DevTools evaluation, which the page's CSP does not govern.
+  await page.evaluate(`window.__e2eReadPageState = ${readPageState.toString()};`);
   await page.evaluate(() => {
     window.__e2eOutcome = new Promise((resolveOutcome) => {
       const status = document.querySelector('[data-testid="status"]');
-      const form = document.getElementById("demo-form");
-      // The click also blurs the field, whose `change` handler relabels the button: only a
-      // mutation after the ceremony began (the form marked busy) can end it.
+      const app = document.getElementById("app");
+      // A click also blurs the user-name field, whose `change` handler relabels the button:
+      // only a mutation after the ceremony began (the page marked busy) can end it.
       let began = false;
       const observer = new MutationObserver((records) => {
-        began ||= records.some((r) => r.target === form && r.attributeName === "aria-busy");
+        began ||= records.some((r) => r.target === app && r.attributeName === "aria-busy");
         const state = status.dataset.state;
-        if (began && (state === "ok" || state === "error") && !form.hasAttribute("aria-busy")) {
+        const over = state === "ok" || state === "error" || state === "cancelled";
+        if (began && over && !app.hasAttribute("aria-busy")) {
           observer.disconnect();
-          resolveOutcome(state);
+          resolveOutcome(window.__e2eReadPageState());
         }
       });
       observer.observe(document.body, {
@@ -164,25 +170,44 @@ async function runCeremony(page, testId) {
       });
     });
   });
-  await page.getByTestId(testId).click();
+}
+
+/** Waits for the outcome `watchOutcome` watches for; resolves to the page's state then. */
+async function awaitOutcome(page, what) {
   let timer;
   const timedOut = new Promise((_, reject) => {
     timer = setTimeout(async () => {
       const now = await pageState(page).catch(() => ({}));
       reject(
         new Error(
-          `the ${testId} ceremony did not end within ${CEREMONY_TIMEOUT_MS} ms; the page shows ` +
+          `the ${what} ceremony did not end within ${CEREMONY_TIMEOUT_MS} ms; the page shows ` +
             `${JSON.stringify(now)}`,
         ),
       );
     }, CEREMONY_TIMEOUT_MS);
   });
   try {
-    await Promise.race([page.evaluate(() => window.__e2eOutcome), timedOut]);
+    return await Promise.race([page.evaluate(() => window.__e2eOutcome), timedOut]);
   } finally {
     clearTimeout(timer);
   }
-  return pageState(page);
+}
+
+/**
+ * Runs `start` (a click, a key press) and resolves to a function that waits until the
+ * ceremony it starts is over and resolves to `pageState`: the test can act in between, for
+ * example press Cancel.
+ */
+export async function startCeremony(page, what, start) {
+  await watchOutcome(page);
+  await start();
+  return () => awaitOutcome(page, what);
+}
+
+/** Clicks `testId` and waits until the ceremony it starts is over. Resolves to `pageState`. */
+async function runCeremony(page, testId) {
+  const outcome = await startCeremony(page, testId, () => page.getByTestId(testId).click());
+  return outcome();
 }
 
 /** Types `userName` and presses "Create a passkey". */
@@ -195,6 +220,96 @@ export async function register(page, userName) {
 export async function signIn(page, userName = "") {
   await page.getByTestId("username").fill(userName);
   return runCeremony(page, "signin");
+}
+
+/** Presses "Sign out" on the account page; resolves once the sign-in form is back. */
+export async function signOut(page) {
+  await page.getByTestId("signout").click();
+  await page.getByTestId("signed-out").waitFor({ state: "visible" });
+  return pageState(page);
+}
+
+/**
+ * On the account page: names the new passkey (when `name` is given) and presses "Add a
+ * passkey" (the second-factor enrolment). Resolves to `pageState`.
+ */
+export async function addSecondFactor(page, name = "") {
+  await page.getByTestId("mfa-name").fill(name);
+  return runCeremony(page, "mfa-add");
+}
+
+/** The passkeys the account page lists, as it shows them. */
+export async function listedPasskeys(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('[data-testid="passkeys"] > [data-testid="passkey"]')].map(
+      (item) => {
+        const part = (id) => item.querySelector(`[data-testid="${id}"]`);
+        const time = (id) => part(id).querySelector("time")?.dateTime ?? null;
+        return {
+          credentialId: item.dataset.credentialId,
+          name: part("passkey-name").textContent,
+          model: part("passkey-model").textContent,
+          kind: item.dataset.kind,
+          kindLabel: part("passkey-kind").textContent,
+          sync: item.dataset.sync,
+          syncLabel: part("passkey-sync").textContent,
+          current: !part("passkey-current").hidden,
+          createdAt: time("passkey-created"),
+          lastUsedAt: time("passkey-last-used"),
+          lastUsedText: part("passkey-last-used").textContent,
+        };
+      },
+    ),
+  );
+}
+
+/** The list item of one credential on the account page (a locator). */
+export function passkeyItem(page, credentialId) {
+  return page.locator(`[data-testid="passkey"][data-credential-id="${credentialId}"]`);
+}
+
+/** Whether the element `locator` finds has the focus. */
+export async function hasFocus(locator) {
+  return locator.evaluate((element) => element === document.activeElement);
+}
+
+/** The backup codes the page shows (none when the panel is hidden). */
+export async function shownBackupCodes(page) {
+  return page.evaluate(() => {
+    const panel = document.querySelector('[data-testid="backup-codes"]');
+    if (panel.hidden) {
+      return [];
+    }
+    return [...panel.querySelectorAll('[data-testid="backup-code-list"] li')].map(
+      (li) => li.textContent,
+    );
+  });
+}
+
+/**
+ * Waits until nothing runs on the page any more (for what the test did not start with a click,
+ * such as a sign-in through autofill); resolves to `pageState`.
+ */
+export async function settled(page) {
+  await page.waitForFunction(
+    () => {
+      const state = document.querySelector('[data-testid="status"]').dataset.state;
+      const over = state === "ok" || state === "error" || state === "cancelled";
+      return over && !document.getElementById("app").hasAttribute("aria-busy");
+    },
+    null,
+    { timeout: CEREMONY_TIMEOUT_MS },
+  );
+  return pageState(page);
+}
+
+/** Waits until the page's autofill (conditional mediation) request is in `state`. */
+export async function waitForAutofill(page, state) {
+  await page.waitForFunction(
+    (expected) => document.getElementById("demo-form").dataset.autofill === expected,
+    state,
+    { timeout: CEREMONY_TIMEOUT_MS },
+  );
 }
 
 /**

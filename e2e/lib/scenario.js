@@ -93,3 +93,20 @@ export async function userNamed(server, userName) {
   assert.equal(answer.status, 200, `authentication/request: ${JSON.stringify(answer.body)}`);
   return { allowCredentials: answer.body.publicKeyCredentialRequestOptions.allowCredentials };
 }
+
+/**
+ * A user token for `userId`, minted with the secret key (`POST /users/{userId}/tokens`): what
+ * the app's backend would hand a user it signed in, to call the /me routes as them.
+ */
+export async function userToken(server, userId) {
+  const answer = await server.api("POST", `/users/${encodeURIComponent(userId)}/tokens`, {});
+  assert.equal(answer.status, 200, `POST /users/${userId}/tokens: ${JSON.stringify(answer.body)}`);
+  return answer.body.token;
+}
+
+/** The tenant's audit entries with `action`, newest first (secret key, `GET /audit`). */
+export async function auditEntries(server, action) {
+  const answer = await server.api("GET", `/audit?action=${encodeURIComponent(action)}`);
+  assert.equal(answer.status, 200, `GET /audit: ${JSON.stringify(answer.body)}`);
+  return answer.body.events;
+}

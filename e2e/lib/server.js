@@ -160,12 +160,15 @@ async function launch({ dataDir, port, key }) {
     /** The page's address: a host name, because an RP ID is never an IP address. */
     url: `http://localhost:${port}`,
     log: () => log,
-    /** Calls the API with the secret key; resolves to { status, body }. */
-    async api(method, path, body) {
+    /**
+     * Calls the API with the secret key, or with `Authorization: Bearer <token>` when a user
+     * token is given (the /me routes); resolves to { status, body }.
+     */
+    async api(method, path, body, token) {
       const response = await fetch(base + path, {
         method,
         headers: {
-          "X-Api-Key": key,
+          ...(token === undefined ? { "X-Api-Key": key } : { Authorization: `Bearer ${token}` }),
           ...(body === undefined ? {} : { "Content-Type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),

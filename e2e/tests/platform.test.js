@@ -13,6 +13,7 @@ import {
   register,
   screenshot,
   signIn,
+  signOut,
 } from "../lib/browser.js";
 import { credentialsOf, scenario, userOf } from "../lib/scenario.js";
 
@@ -70,7 +71,8 @@ test("a platform passkey registers, then signs in by user name and without one",
     assert.equal(named.text, "Signed in as alice");
     assert.equal(named.userId, registered.userId);
     assert.equal(named.credentialId, held[0].id);
-    await screenshot(page, "demo-signed-in");
+    assert.equal(named.signedIn, true);
+    await screenshot(page, "platform-signed-in");
 
     [stored] = await credentialsOf(server, registered.userId);
     assert.notEqual(stored.lastUsedAt, null, "lastUsedAt is set by the sign-in");
@@ -78,7 +80,8 @@ test("a platform passkey registers, then signs in by user name and without one",
     const [afterNamed] = await authenticatorCredentials(cdp, authenticator);
     assert.ok(afterNamed.signCount > held[0].signCount, "the authenticator signed again");
 
-    // Clear the field: a usernameless (discoverable) sign-in.
+    // Sign out, and sign in with an empty field: a usernameless (discoverable) sign-in.
+    assert.equal((await signOut(page)).signedIn, false);
     const usernameless = await signIn(page, "");
     assert.equal(usernameless.state, "ok");
     assert.equal(usernameless.text, "Signed in as alice");

@@ -15,6 +15,7 @@ import {
   screenshot,
   setPresence,
   signIn,
+  signOut,
   withCeremonyTimeout,
 } from "../lib/browser.js";
 import { credentialsOf, scenario, userOf } from "../lib/scenario.js";
@@ -116,6 +117,7 @@ test("two passkeys for one user; the deleted one is refused, the other still sig
       assert.equal(result.text, "Signed in as bob", `sign-in ${JSON.stringify(name)}`);
       assert.equal(result.credentialId, secondCredential.id);
       assert.equal(result.userId, registered.userId);
+      await signOut(page);
     }
     [stored] = await credentialsOf(server, registered.userId);
     assert.notEqual(stored.lastUsedAt, null);

@@ -1,6 +1,9 @@
 //! The demo page at `/`: one HTML file with inline CSS and JavaScript, no build step and no
 //! external resources, that runs the browser-direct flow (DESIGN.md §3) against this server with
-//! the `default` tenant's publishable key.
+//! the `default` tenant's publishable key: sign-up, sign-in (also through passkey autofill,
+//! conditional mediation), and then a small account page on the user-facing `/me` API with the
+//! sign-in's result token (its passkeys, renamed and deleted there, a passkey added as a second
+//! factor and the backup codes). The token stays in the page's memory only.
 //!
 //! The page is on only while the server has a demo key (`AppState::demo_publishable_key`, set
 //! while the `default` tenant allows open sign-up); otherwise `/` explains that the demo is off.
@@ -281,5 +284,199 @@ mod tests {
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("demo page is off"));
         assert!(!page.body.contains("sk_"));
+    }
+
+    /// The page without its `<template>` (markup cloned per passkey by the script).
+    fn outside_template(body: &str) -> String {
+        let start = body.find("<template").unwrap();
+        let end = body.find("</template>").unwrap() + "</template>".len();
+        format!("{}{}", &body[..start], &body[end..])
+    }
+
+    /// The page's one inline script.
+    fn script(body: &str) -> &str {
+        let start = body.find("<script").unwrap();
+        let end = body.find("</script>").unwrap();
+        &body[start..end]
+    }
+
+    /// Every `data-testid` value in `markup`, in order.
+    fn test_ids(markup: &str) -> Vec<&str> {
+        markup
+            .split("data-testid=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn account_page_test_ids_are_there_once() {
+        let page = get_page(state(Some(KEY)).await).await;
+        let markup = outside_template(&page.body);
+        let page_ids = test_ids(&markup);
+        for id in [
+            "cancel",
+            "result",
+            "result-user-id",
+            "result-credential-id",
+            "signed-out",
+            "next-step",
+            "account",
+            "account-name",
+            "session-note",
+            "signout",
+            "passkeys",
+            "passkey-count",
+            "passkeys-note",
+            "mfa-name",
+            "mfa-add",
+            "backup-codes",
+            "backup-codes-warning",
+            "backup-code-list",
+            "copy-codes",
+            "codes-done",
+            "new-codes",
+            "new-codes-confirm",
+            "new-codes-yes",
+            "new-codes-no",
+        ] {
+            assert!(page_ids.contains(&id), "missing data-testid {id}");
+        }
+        let mut unique = page_ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), page_ids.len(), "a test id is used twice");
+
+        // One list item per passkey, cloned from the template; its ids are unique within it.
+        assert_eq!(page.body.matches("<template").count(), 1);
+        let start = page.body.find("<template").unwrap();
+        let end = page.body.find("</template>").unwrap();
+        let item_ids = test_ids(&page.body[start..end]);
+        assert_eq!(
+            item_ids,
+            [
+                "passkey",
+                "passkey-name",
+                "passkey-model",
+                "passkey-kind",
+                "passkey-sync",
+                "passkey-current",
+                "passkey-created",
+                "passkey-last-used",
+                "rename",
+                "delete",
+                "rename-form",
+                "rename-input",
+                "rename-save",
+                "rename-cancel",
+                "delete-confirm",
+                "delete-yes",
+                "delete-keep",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn every_element_the_script_looks_up_exists() {
+        let page = get_page(state(Some(KEY)).await).await;
+        let script = script(&page.body);
+        let mut looked_up = 0;
+        for call in ["byId(\"", "getElementById(\""] {
+            for rest in script.split(call).skip(1) {
+                let id = &rest[..rest.find('"').unwrap()];
+                assert!(
+                    page.body.contains(&format!(" id=\"{id}\"")),
+                    "the script looks up #{id}, which the page lacks"
+                );
+                looked_up += 1;
+            }
+        }
+        assert!(looked_up > 20, "only {looked_up} look-ups found");
+        for part in script.split("part(\"").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(
+                page.body.contains(&format!("data-part=\"{name}\"")),
+                "the script looks up the template part {name}, which it lacks"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_field_has_a_label_and_the_status_is_announced() {
+        let page = get_page(state(Some(KEY)).await).await;
+        let markup = outside_template(&page.body);
+        let mut inputs = 0;
+        for rest in markup.split("<input").skip(1) {
+            let tag = &rest[..rest.find('>').unwrap()];
+            let id = tag
+                .split(" id=\"")
+                .nth(1)
+                .map(|rest| &rest[..rest.find('"').unwrap()])
+                .expect("an input without an id cannot have a <label for>");
+            assert!(
+                markup.contains(&format!("<label for=\"{id}\"")),
+                "input #{id} has no label"
+            );
+            inputs += 1;
+        }
+        assert_eq!(inputs, 2, "the user name and the new passkey's name");
+        // The template's field is inside its label.
+        let start = page.body.find("<template").unwrap();
+        let template = &page.body[start..page.body.find("</template>").unwrap()];
+        let label = template.find("<label>").unwrap();
+        let input = template.find("<input").unwrap();
+        let label_end = template.find("</label>").unwrap();
+        assert!(
+            label < input && input < label_end,
+            "rename input outside its label"
+        );
+
+        assert!(page.body.contains("role=\"status\" aria-live=\"polite\""));
+        assert!(page
+            .body
+            .contains("input:focus-visible, button:focus-visible"));
+    }
+
+    #[tokio::test]
+    async fn the_script_needs_nothing_the_csp_forbids_and_keeps_the_token_in_memory() {
+        let page = get_page(state(Some(KEY)).await).await;
+        let script = script(&page.body);
+        // Trusted Types and `script-src 'nonce-…'` (no 'unsafe-eval') refuse these outright.
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "setTimeout(\"",
+            "javascript:",
+        ] {
+            assert!(!script.contains(sink), "the script uses {sink}");
+        }
+        // The user's token lives in a variable: never in storage or a cookie.
+        for store in [
+            "localStorage",
+            "sessionStorage",
+            "indexedDB",
+            "document.cookie",
+        ] {
+            assert!(!script.contains(store), "the script uses {store}");
+        }
+        // Inline event handlers and style attributes would need 'unsafe-inline'.
+        let markup = page.body.replace(script, "");
+        for attribute in [
+            " onclick=",
+            " onload=",
+            " onsubmit=",
+            " oninput=",
+            " style=",
+        ] {
+            assert!(!markup.contains(attribute), "the markup has {attribute}");
+        }
+        // Autofill: a conditional request that a modal ceremony can abort.
+        assert!(script.contains("isConditionalMediationAvailable()"));
+        assert!(script.contains("mediation: \"conditional\""));
+        assert!(script.contains("new AbortController()"));
     }
 }
