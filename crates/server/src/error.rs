@@ -187,6 +187,12 @@ pub struct ErrorBody {
     pub notices: Vec<String>,
 }
 
+/// Marks an error answer whose body is already in a compatibility dialect's own shape
+/// (`routes::compat`, where the dialect documents error bodies other than the envelope):
+/// [`render_errors`] logs it as any other, but leaves its body alone.
+#[derive(Clone, Copy, Debug)]
+pub struct DialectErrorBody;
+
 /// What [`render_errors`] needs to finish an error answer, carried in the response extensions.
 #[derive(Clone, Debug)]
 struct ErrorInfo {
@@ -282,7 +288,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     if !status.is_client_error() && !status.is_server_error() {
         return response;
     }
-    let (mut parts, _body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let info = parts
         .extensions
         .remove::<ErrorInfo>()
@@ -296,6 +302,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         tracing::debug!(request_id, code = info.code, "unavailable");
     } else if status.is_server_error() {
         tracing::error!(request_id, code = info.code, "request failed");
+    }
+    if parts.extensions.remove::<DialectErrorBody>().is_some() {
+        return Response::from_parts(parts, body);
     }
     let rendered = envelope(status, &info, &request_id);
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -19,7 +19,7 @@ pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 30_000..=600_000;
 pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
 
 /// The compatibility dialects a tenant can turn on in `compat`.
-pub const COMPAT_DIALECTS: &[&str] = &["streambird"];
+pub const COMPAT_DIALECTS: &[&str] = &["streambird", "flashback"];
 
 /// A tenant's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,8 @@ pub struct TenantSettings {
     /// answers. It takes no key, so only the `default` tenant can turn it on, and only for
     /// certification runs: never leave it on in production.
     pub fido_conformance: bool,
-    /// The compatibility dialects this tenant answers (DESIGN.md §3); known: `streambird`.
+    /// The compatibility dialects this tenant answers (DESIGN.md §3); known: `streambird`,
+    /// `flashback`.
     pub compat: Vec<String>,
 }
 
@@ -189,7 +190,7 @@ impl TenantSettings {
             .any(|name| !COMPAT_DIALECTS.contains(&name.as_str()))
         {
             return Err(SettingsError::Invalid(
-                "compat lists an unknown dialect (known: streambird)",
+                "compat lists an unknown dialect (known: streambird, flashback)",
             ));
         }
         let rules = self.attestation_policy;

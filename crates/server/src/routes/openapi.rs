@@ -100,6 +100,11 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::compat::streambird::authentication_begin,
         crate::routes::compat::streambird::verify,
         crate::routes::compat::streambird::delete_credential,
+        crate::routes::compat::flashback::setup,
+        crate::routes::compat::flashback::complete_registration,
+        crate::routes::compat::flashback::complete_registration_alternative,
+        crate::routes::compat::flashback::auth_options,
+        crate::routes::compat::flashback::verify,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -128,6 +133,10 @@ async fn openapi_json() -> impl IntoResponse {
         (name = "streambird", description = "Streambird's WebAuthn API, with the secret key as \
             `Authorization: Bearer sk_...`. Off (404) unless the tenant's `compat` setting \
             lists `streambird`. Errors are the envelope. Single-node, as the conformance API."),
+        (name = "flashback", description = "flashback's passkey second factor for signed-in \
+            users, with a user token as `Authorization: Bearer`. Off (404) unless the tenant's \
+            `compat` setting lists `flashback`. Answers `{success: true, message | data}`; \
+            failures `{success: false, error}` (400, 401, 429, 500), not the envelope."),
     ),
 )]
 struct ApiDoc;
@@ -291,6 +300,9 @@ fn text_operation(
 /// `X-Tenant-ID`.
 const STREAMBIRD: &str = "streambird";
 
+/// The tag of the flashback dialect, whose failures are not the envelope.
+const FLASHBACK: &str = "flashback";
+
 /// The security scheme of the Streambird dialect.
 const STREAMBIRD_KEY: &str = "streambird_key";
 
@@ -320,6 +332,8 @@ fn complete(operation: &mut Operation) {
     };
     // The operator API is not a tenant's, and a Streambird client sends no such header.
     let operator = tagged_with("admin") || tagged_with(STREAMBIRD);
+    // flashback documents failure bodies of its own; its 404 (off) is the envelope.
+    let own_failures = tagged_with(FLASHBACK);
     if !operator && operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         let mut tenant = Parameter::new("X-Tenant-ID");
         tenant.parameter_in = ParameterIn::Header;
@@ -366,13 +380,21 @@ fn complete(operation: &mut Operation) {
             }
             continue;
         }
+        let own_body = own_failures && !response.content.is_empty();
         if response.description.is_empty() {
-            response.description = "The error envelope; `code` says what went wrong.".to_owned();
+            response.description = if own_body {
+                "The dialect's own failure body; the request ID is in the header."
+            } else {
+                "The error envelope; `code` says what went wrong."
+            }
+            .to_owned();
         }
-        response.content.insert(
-            "application/json".to_owned(),
-            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
-        );
+        if !own_body {
+            response.content.insert(
+                "application/json".to_owned(),
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            );
+        }
         response.headers.insert(
             REQUEST_ID.to_owned(),
             response_header(

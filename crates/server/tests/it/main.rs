@@ -11,6 +11,7 @@ mod ceremonies;
 mod cli;
 mod common;
 mod compat_fido;
+mod compat_flashback;
 mod compat_streambird;
 mod errors;
 mod http;

@@ -52,6 +52,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/auth/webauthn/authentication/begin"),
     ("post", "/v1/auth/webauthn/verify"),
     ("delete", "/v1/auth/users/webauthn_credentials/{id}/delete"),
+    ("post", "/mfa/setup"),
+    ("post", "/mfa/passkey/complete-registration"),
+    ("post", "/mfa/passkey/complete-registration-1"),
+    ("post", "/mfa/passkey/auth-options"),
+    ("post", "/mfa/passkey/verify"),
 ];
 
 /// The FIDO conformance API: no key, off (404) by default (tests/it/compat_fido.rs serves it).
@@ -65,6 +70,11 @@ const FIDO_CONFORMANCE: &[&str] = &[
 /// The Streambird dialect: `Authorization: Bearer sk_...`, off (404) unless the tenant turns it
 /// on (tests/it/compat_streambird.rs serves it).
 const STREAMBIRD_PREFIX: &str = "/v1/auth/";
+
+/// The flashback dialect: a user token as `Authorization: Bearer`, off (404) unless the tenant
+/// turns it on, failures in its own `{success: false, error}` shape but for the 404
+/// (tests/it/compat_flashback.rs serves it).
+const FLASHBACK_PREFIX: &str = "/mfa/";
 
 /// The operator API: served only when an operator key is configured (404 otherwise, as in the
 /// test server), and authenticated with it (security scheme `admin_key`, no `X-Tenant-ID`).
@@ -409,6 +419,15 @@ async fn bodies_reference_schemas_and_errors_are_the_envelope() {
             );
         }
         for (status, response) in responses {
+            let failure = status.starts_with('4') || status.starts_with('5');
+            if failure && path.starts_with(FLASHBACK_PREFIX) && status != "404" {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/FlashbackFailure",
+                    "{name} {status}"
+                );
+                continue;
+            }
             if status.starts_with('4') || status.starts_with('5') {
                 assert_eq!(
                     response["content"]["application/json"]["schema"]["$ref"],
@@ -467,7 +486,7 @@ async fn security_schemes_are_the_two_keys() {
                 &["admin_key"]
             } else if PUBLISHABLE.contains(&path.as_str()) {
                 &["api_key", "publishable_key"]
-            } else if path.starts_with("/me/") {
+            } else if path.starts_with("/me/") || path.starts_with(FLASHBACK_PREFIX) {
                 &["user_token"]
             } else {
                 &["api_key"]
