@@ -18,8 +18,8 @@
 //!   documents 200, 400 and 500, and a flashback client knows no finer codes. The stable native
 //!   code of each failure is in the audit trail and the log, with the request ID of the
 //!   `x-request-id` header.
-//! - **Enrolment** is the `/me` second-factor enrolment ([`me::begin_enrolment`],
-//!   [`me::finish_enrolment`]): the tenant's `EnrolMfa` rules at setup, its `Register` rules at
+//! - **Enrolment** is the `/me` second-factor enrolment (`me::begin_enrolment`,
+//!   `me::finish_enrolment`): the tenant's `EnrolMfa` rules at setup, its `Register` rules at
 //!   completion, and ten backup codes at the user's first enrolment. flashback's answer has no
 //!   field for them, so they travel in `data.codes` beside the documented `message` (a passkeyd
 //!   addition: codes never shown would be useless).
