@@ -89,6 +89,9 @@ pub enum ApiError {
     /// The operator API without a valid operator key in `Authorization: Bearer`.
     #[error("a valid operator key is required in Authorization: Bearer")]
     OperatorUnauthenticated,
+    /// Something the server can do but the tenant does not enable (the text says what).
+    #[error("{0}")]
+    NotImplemented(&'static str),
 }
 
 impl ApiError {
@@ -121,6 +124,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::PolicyDenied { .. } => "policy_denied",
             Self::PolicyInvalid(_) => "policy_invalid",
+            Self::NotImplemented(_) => "not_implemented",
         }
     }
 
@@ -146,6 +150,7 @@ impl ApiError {
             Self::Token(..) => StatusCode::UNAUTHORIZED,
             Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
             Self::PolicyInvalid(_) => StatusCode::BAD_REQUEST,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

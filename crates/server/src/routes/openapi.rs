@@ -105,6 +105,12 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::compat::flashback::complete_registration_alternative,
         crate::routes::compat::flashback::auth_options,
         crate::routes::compat::flashback::verify,
+        crate::routes::compat::jitsudo::register,
+        crate::routes::compat::jitsudo::register_complete,
+        crate::routes::compat::jitsudo::methods,
+        crate::routes::compat::jitsudo::backup_codes,
+        crate::routes::compat::jitsudo::sign_in_begin,
+        crate::routes::compat::jitsudo::sign_in_complete,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -137,6 +143,12 @@ async fn openapi_json() -> impl IntoResponse {
             users, with a user token as `Authorization: Bearer`. Off (404) unless the tenant's \
             `compat` setting lists `flashback`. Answers `{success: true, message | data}`; \
             failures `{success: false, error}` (400, 401, 429, 500), not the envelope."),
+        (name = "jitsudo", description = "Jitsudo's WebAuthn second factor: enrolment, methods \
+            and backup codes with a user token as `Authorization: Bearer`; sign-in with a \
+            `challenge_id` the app's backend mints after its first factor \
+            (`POST /users/{userId}/tokens` with `purpose: mfa_challenge`). Off (404) unless the \
+            tenant's `compat` setting lists `jitsudo`; a method its `jitsudo_methods` leaves out \
+            is 501 `not_implemented`. Errors are the envelope."),
     ),
 )]
 struct ApiDoc;
@@ -560,11 +572,11 @@ fn api_codes() -> Vec<CodeRow> {
             "Something failed inside the server; logged with the request ID, never detailed \
              to the client.",
         ),
-        CodeRow {
-            code: "not_implemented",
-            status: StatusCode::NOT_IMPLEMENTED,
-            meaning: "Not implemented (no route answers it today).",
-        },
+        CodeRow::of(
+            &ApiError::NotImplemented(message),
+            "The tenant does not enable this: a Jitsudo MFA method missing from its \
+             `jitsudo_methods` setting.",
+        ),
         CodeRow::of(
             &ApiError::Unavailable(StoreError::NotFound),
             "The store does not answer (readiness).",

@@ -57,7 +57,7 @@ async fn turn_on(server: &Server) {
 }
 
 /// A user token for `user_id`, created with a user name if new.
-async fn token(server: &Server, user_id: &str) -> String {
+pub(crate) async fn token(server: &Server, user_id: &str) -> String {
     user_token_with(
         server,
         server.key.expose(),
@@ -108,8 +108,9 @@ async fn set_up(server: &Server, token: &str) -> (Credential, Value) {
     (credential, documented_body(&response, &challenge(options)))
 }
 
-/// The user's credentials and backup-code count, as the secret-key API shows them.
-async fn stored(server: &Server, user_id: &str) -> (Value, Value) {
+/// The user's credentials and failure count, as the secret-key API shows them (to check
+/// that a failed request stored nothing).
+pub(crate) async fn stored(server: &Server, user_id: &str) -> (Value, Value) {
     let get = |path: String| async move {
         ok(server
             .client

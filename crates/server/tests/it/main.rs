@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod compat_fido;
 mod compat_flashback;
+mod compat_jitsudo;
 mod compat_streambird;
 mod errors;
 mod http;

@@ -8,6 +8,8 @@
 //!   settings).
 //! - [`flashback`]: flashback's passkey second factor for signed-in users, with a user token
 //!   as `Authorization: Bearer` (`compat: ["flashback"]`).
+//! - [`jitsudo`]: Jitsudo's WebAuthn second factor: enrolment with a user token, sign-in with
+//!   a `challenge_id` the app mints after its first factor (`compat: ["jitsudo"]`).
 //!
 //! No dialect passes a session token from begin to finish: the finish carries only the
 //! credential. Their sessions are therefore stored under the challenge
@@ -29,6 +31,7 @@ use crate::store::StoreError;
 
 pub mod fido;
 pub mod flashback;
+pub mod jitsudo;
 pub mod streambird;
 
 /// The compatibility routes.
@@ -37,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(fido::router())
         .merge(streambird::router())
         .merge(flashback::router())
+        .merge(jitsudo::router())
 }
 
 /// The answer of a finish whose challenge begins no pending ceremony.
