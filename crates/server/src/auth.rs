@@ -7,7 +7,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::tenant::TenantId;
-use crate::token_keys::{self, UserTokenError};
+use crate::token_keys::{self, Purpose, UserTokenError};
 use crate::tokens::{ResultClaims, MAX_TOKEN_LEN};
 
 /// The header carrying the tenant's secret API key.
@@ -230,37 +230,56 @@ impl UserCaller {
         state: &AppState,
         token: &str,
     ) -> Result<Self, BearerRejection> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(bad_user_token());
-        }
-        let tenant_id = unverified_tenant(token).ok_or_else(bad_user_token)?;
-        let tenant = match state.store.tenant(&tenant_id).await {
-            Ok(tenant) => tenant,
-            Err(StoreError::NotFound) => return Err(bad_user_token()),
-            Err(e) => return Err(BearerRejection(ApiError::internal(e))),
-        };
-        let claims = match token_keys::verify_user_token(state, &tenant, token).await {
-            Ok(claims) => claims,
-            Err(UserTokenError::Invalid) => return Err(bad_user_token()),
-            Err(UserTokenError::Internal(e)) => return Err(BearerRejection(e)),
-        };
-        if let Some(expected) = parts.headers.get(TENANT_ID) {
-            if expected.as_bytes() != tenant.id.as_str().as_bytes() {
-                return Err(BearerRejection(ApiError::TenantMismatch));
-            }
-        }
-        let user = match state.store.user(&tenant.id, &claims.sub).await {
-            Ok(user) => user,
-            // Deleted since the token was minted: the token dies with the user.
-            Err(StoreError::NotFound) => return Err(bad_user_token()),
-            Err(e) => return Err(BearerRejection(ApiError::internal(e))),
-        };
-        Ok(Self {
-            tenant,
-            user,
-            claims,
-        })
+        token_caller(
+            state,
+            token,
+            &parts.headers,
+            &[Purpose::User, Purpose::Authentication],
+        )
+        .await
     }
+}
+
+/// The user a token of one of the `accepted` purposes acts for, with the checks of
+/// [`UserCaller`]: any failure of the token is 401 `unauthenticated`, an `X-Tenant-ID` header
+/// naming another tenant than the (verified) token's is 403 `tenant_mismatch`. For tokens that
+/// travel elsewhere than in `Authorization` (the Jitsudo dialect's `challenge_id`).
+pub(crate) async fn token_caller(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    accepted: &[Purpose],
+) -> Result<UserCaller, BearerRejection> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(bad_user_token());
+    }
+    let tenant_id = unverified_tenant(token).ok_or_else(bad_user_token)?;
+    let tenant = match state.store.tenant(&tenant_id).await {
+        Ok(tenant) => tenant,
+        Err(StoreError::NotFound) => return Err(bad_user_token()),
+        Err(e) => return Err(BearerRejection(ApiError::internal(e))),
+    };
+    let claims = match token_keys::verify_for(state, &tenant, token, accepted).await {
+        Ok(claims) => claims,
+        Err(UserTokenError::Invalid) => return Err(bad_user_token()),
+        Err(UserTokenError::Internal(e)) => return Err(BearerRejection(e)),
+    };
+    if let Some(expected) = headers.get(TENANT_ID) {
+        if expected.as_bytes() != tenant.id.as_str().as_bytes() {
+            return Err(BearerRejection(ApiError::TenantMismatch));
+        }
+    }
+    let user = match state.store.user(&tenant.id, &claims.sub).await {
+        Ok(user) => user,
+        // Deleted since the token was minted: the token dies with the user.
+        Err(StoreError::NotFound) => return Err(bad_user_token()),
+        Err(e) => return Err(BearerRejection(ApiError::internal(e))),
+    };
+    Ok(UserCaller {
+        tenant,
+        user,
+        claims,
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case).

@@ -89,6 +89,9 @@ pub enum ApiError {
     /// The operator API without a valid operator key in `Authorization: Bearer`.
     #[error("a valid operator key is required in Authorization: Bearer")]
     OperatorUnauthenticated,
+    /// Something the server can do but the tenant does not enable (the text says what).
+    #[error("{0}")]
+    NotImplemented(&'static str),
 }
 
 impl ApiError {
@@ -121,6 +124,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::PolicyDenied { .. } => "policy_denied",
             Self::PolicyInvalid(_) => "policy_invalid",
+            Self::NotImplemented(_) => "not_implemented",
         }
     }
 
@@ -146,6 +150,7 @@ impl ApiError {
             Self::Token(..) => StatusCode::UNAUTHORIZED,
             Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
             Self::PolicyInvalid(_) => StatusCode::BAD_REQUEST,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }
@@ -186,6 +191,12 @@ pub struct ErrorBody {
     /// Annotations of the policies that decided the request.
     pub notices: Vec<String>,
 }
+
+/// Marks an error answer whose body is already in a compatibility dialect's own shape
+/// (`routes::compat`, where the dialect documents error bodies other than the envelope):
+/// [`render_errors`] logs it as any other, but leaves its body alone.
+#[derive(Clone, Copy, Debug)]
+pub struct DialectErrorBody;
 
 /// What [`render_errors`] needs to finish an error answer, carried in the response extensions.
 #[derive(Clone, Debug)]
@@ -282,7 +293,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     if !status.is_client_error() && !status.is_server_error() {
         return response;
     }
-    let (mut parts, _body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let info = parts
         .extensions
         .remove::<ErrorInfo>()
@@ -296,6 +307,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         tracing::debug!(request_id, code = info.code, "unavailable");
     } else if status.is_server_error() {
         tracing::error!(request_id, code = info.code, "request failed");
+    }
+    if parts.extensions.remove::<DialectErrorBody>().is_some() {
+        return Response::from_parts(parts, body);
     }
     let rendered = envelope(status, &info, &request_id);
     parts.headers.remove(header::CONTENT_LENGTH);

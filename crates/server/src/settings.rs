@@ -19,7 +19,11 @@ pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 30_000..=600_000;
 pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
 
 /// The compatibility dialects a tenant can turn on in `compat`.
-pub const COMPAT_DIALECTS: &[&str] = &["streambird", "mailcheap"];
+pub const COMPAT_DIALECTS: &[&str] = &["streambird", "mailcheap", "flashback", "jitsudo"];
+
+/// The Jitsudo MFA methods a tenant can enable in `jitsudo_methods`: a passkey (a discoverable
+/// credential) and a FIDO security key (a cross-platform authenticator).
+pub const JITSUDO_METHODS: &[&str] = &["webauthn_passkey", "webauthn_fido"];
 
 /// A tenant's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +71,11 @@ pub struct TenantSettings {
     /// certification runs: never leave it on in production.
     pub fido_conformance: bool,
     /// The compatibility dialects this tenant answers (DESIGN.md §3); known: `streambird`,
-    /// `mailcheap`.
+    /// `mailcheap`, `flashback`, `jitsudo`.
     pub compat: Vec<String>,
+    /// The Jitsudo MFA methods this tenant enables ([`JITSUDO_METHODS`], both by default); the
+    /// others answer 501 `not_implemented`.
+    pub jitsudo_methods: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -92,6 +99,7 @@ impl Default for TenantSettings {
             require_mfa: false,
             fido_conformance: false,
             compat: Vec::new(),
+            jitsudo_methods: JITSUDO_METHODS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }
 }
@@ -190,7 +198,16 @@ impl TenantSettings {
             .any(|name| !COMPAT_DIALECTS.contains(&name.as_str()))
         {
             return Err(SettingsError::Invalid(
-                "compat lists an unknown dialect (known: streambird, mailcheap)",
+                "compat lists an unknown dialect (known: streambird, mailcheap, flashback, jitsudo)",
+            ));
+        }
+        if self
+            .jitsudo_methods
+            .iter()
+            .any(|method| !JITSUDO_METHODS.contains(&method.as_str()))
+        {
+            return Err(SettingsError::Invalid(
+                "jitsudo_methods lists an unknown method (known: webauthn_passkey, webauthn_fido)",
             ));
         }
         let rules = self.attestation_policy;
@@ -287,6 +304,7 @@ mod tests {
             json!({"max_failed_attempts": 1000}),
             json!({"attestation_policy": {"allow_none": false}}),
             json!({"compat": ["stytch"]}),
+            json!({"jitsudo_methods": ["totp"]}),
         ] {
             assert!(
                 TenantSettings::from_map(&map(bad.clone())).is_err(),

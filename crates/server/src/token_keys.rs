@@ -29,6 +29,9 @@ use crate::tokens::{self, ResultClaims, SigningAlgorithm, TokenError, MAX_CLOCK_
 pub const USER_TOKEN_TTL_RANGE_SECS: RangeInclusive<u32> = 1..=3_600;
 /// The lifetime of a user token when the app asks for none, in seconds.
 pub const USER_TOKEN_DEFAULT_TTL_SECS: u32 = 900;
+/// The lifetime of an MFA challenge ([`Purpose::MfaChallenge`]) when the app asks for none, in
+/// seconds: long enough to reach for a passkey, short as the step between two factors is.
+pub const MFA_CHALLENGE_DEFAULT_TTL_SECS: u32 = 300;
 /// The longest role or domain a user token carries, in characters.
 pub const MAX_ROLE_CHARS: usize = 64;
 
@@ -48,6 +51,10 @@ pub enum Purpose {
     Authentication,
     /// The app's backend vouches for the user (`POST /users/{userId}/tokens`).
     User,
+    /// The app's backend checked the user's first factor (a password, say) and lets them
+    /// prove their second with a passkey: the Jitsudo dialect's `challenge_id`. Good for
+    /// nothing else, not even the `/me` API.
+    MfaChallenge,
 }
 
 impl Purpose {
@@ -57,6 +64,7 @@ impl Purpose {
             Self::Registration => "registration",
             Self::Authentication => "authentication",
             Self::User => "user",
+            Self::MfaChallenge => "mfa_challenge",
         }
     }
 }
@@ -124,8 +132,11 @@ pub struct UserTokenRequest {
     pub role: Option<String>,
     /// The user's domain in the app, for the tenant's policies.
     pub domain: Option<String>,
-    /// Lifetime in seconds (default [`USER_TOKEN_DEFAULT_TTL_SECS`]).
+    /// Lifetime in seconds (default [`USER_TOKEN_DEFAULT_TTL_SECS`], or
+    /// [`MFA_CHALLENGE_DEFAULT_TTL_SECS`] for an MFA challenge).
     pub ttl_secs: Option<u32>,
+    /// Whether to mint an MFA challenge ([`Purpose::MfaChallenge`]) rather than a user token.
+    pub mfa_challenge: bool,
 }
 
 /// Checks a role or domain: 1 to [`MAX_ROLE_CHARS`] printable characters.
@@ -141,7 +152,8 @@ fn check_label(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Signs a user token (purpose `user`) for `user_id`, who must exist (the caller checks).
+/// Signs a user token (purpose `user`, or `mfa_challenge` when the request asks for one) for
+/// `user_id`, who must exist (the caller checks).
 ///
 /// Unlike a result token it names no credential and claims no user verification (`uv: false`,
 /// `amr: []`): passkeyd did not see how the app signed the user in.
@@ -158,7 +170,12 @@ pub async fn mint_user(
     if let Some(domain) = &request.domain {
         check_label("domain", domain)?;
     }
-    let ttl = request.ttl_secs.unwrap_or(USER_TOKEN_DEFAULT_TTL_SECS);
+    let (purpose, default_ttl) = if request.mfa_challenge {
+        (Purpose::MfaChallenge, MFA_CHALLENGE_DEFAULT_TTL_SECS)
+    } else {
+        (Purpose::User, USER_TOKEN_DEFAULT_TTL_SECS)
+    };
+    let ttl = request.ttl_secs.unwrap_or(default_ttl);
     if !USER_TOKEN_TTL_RANGE_SECS.contains(&ttl) {
         return Err(ApiError::InvalidRequest(format!(
             "ttlSeconds must be {} to {}",
@@ -184,7 +201,7 @@ pub async fn mint_user(
         jti,
         role: request.role,
         domain: request.domain,
-        purpose: Purpose::User.as_str().to_owned(),
+        purpose: purpose.as_str().to_owned(),
     };
     let key = active_key(state, tenant, settings.token_algorithm).await?;
     let token = tokens::sign_cached(
@@ -217,6 +234,23 @@ pub async fn verify_user_token(
     tenant: &Tenant,
     token: &str,
 ) -> Result<ResultClaims, UserTokenError> {
+    verify_for(
+        state,
+        tenant,
+        token,
+        &[Purpose::User, Purpose::Authentication],
+    )
+    .await
+}
+
+/// Verifies `token` as a token of `tenant` of one of the `accepted` purposes, as
+/// [`verify_user_token`] does for user tokens.
+pub async fn verify_for(
+    state: &AppState,
+    tenant: &Tenant,
+    token: &str,
+    accepted: &[Purpose],
+) -> Result<ResultClaims, UserTokenError> {
     let keys = state
         .store
         .signing_keys(&tenant.id)
@@ -228,8 +262,7 @@ pub async fn verify_user_token(
             TokenError::Invalid(_) | TokenError::Expired => UserTokenError::Invalid,
         },
     )?;
-    let accepted = [Purpose::User.as_str(), Purpose::Authentication.as_str()];
-    if !accepted.contains(&claims.purpose.as_str()) {
+    if !accepted.iter().any(|p| p.as_str() == claims.purpose) {
         return Err(UserTokenError::Invalid);
     }
     Ok(claims)

@@ -30,7 +30,7 @@ pub struct SeedArgs {
     pub credentials: u64,
 }
 
-/// Adds `args.credentials` users with one credential each, in batches of [`BATCH`] per
+/// Adds `args.credentials` users with one credential each, in batches of 5,000 per
 /// transaction, and reports the rate.
 pub async fn run(args: SeedArgs, config: &Config, out: &mut impl Write) -> Result<(), String> {
     let store = store::open(config).await.map_err(|e| e.to_string())?;

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use passkeyd_webauthn::json::{base64url_decode, base64url_encode};
+use passkeyd_webauthn::CreationOptionsJson;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
@@ -27,7 +28,7 @@ use super::{ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::UserCaller;
 use crate::backup_codes;
-use crate::ceremony::{self, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
+use crate::ceremony::{self, Begun, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
 use crate::policy::{self, Action, Principal, Resource};
 use crate::settings::TenantSettings;
@@ -75,7 +76,7 @@ fn resource(user: &User, credential: Option<&Credential>, credential_count: usiz
     }
 }
 
-fn audit(
+pub(crate) fn audit(
     caller: &UserCaller,
     action: &'static str,
     ip: ClientIp,
@@ -87,7 +88,7 @@ fn audit(
 }
 
 /// Records `audit` with the outcome of `result`, and passes the result on.
-async fn finish<T>(
+pub(crate) async fn finish<T>(
     state: &AppState,
     audit: Audit,
     result: Result<T, ApiError>,
@@ -362,21 +363,22 @@ pub async fn mfa_begin(
     State(state): State<AppState>,
 ) -> Result<Json<RegistrationBegun>, ApiError> {
     let ctx = context(&caller, settings(&caller)?, ip, request_id);
-    let begun = begin_own_registration(&state, &caller, &ctx).await?;
+    let begun = begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(RegistrationBegun {
         session: bind_session(&state, &caller, &begun.session),
         public_key_credential_creation_options: begun.options,
     }))
 }
 
-/// Begins registering a passkey for the caller themselves, in `ctx`, once the tenant's policy
-/// lets them enrol one (`EnrolMfa`, before any credential exists; the finish decides
-/// `Register` on the verified facts). The options exclude the caller's existing credentials.
-pub(crate) async fn begin_own_registration(
+/// Begins enrolling a passkey as the caller's second factor, in `ctx` (a context of the
+/// caller's tenant): the tenant's `EnrolMfa` rules decide first, then a registration begins
+/// for the caller, excluding their existing credentials. The `/me` route and the
+/// compatibility dialects share it; they differ only in how the session travels.
+pub(crate) async fn begin_enrolment(
     state: &AppState,
     caller: &UserCaller,
     ctx: &Context,
-) -> Result<ceremony::Begun<passkeyd_webauthn::CreationOptionsJson>, ApiError> {
+) -> Result<Begun<CreationOptionsJson>, ApiError> {
     let tenant = &caller.tenant.id;
     let count = state
         .store
@@ -443,40 +445,64 @@ pub async fn mfa_complete(
     let result = async {
         let session = unbind_session(&state, &caller, &body.session)?;
         let ctx = context(&caller, settings(&caller)?, ip, request_id);
-        // The tenant's Register rules see the user with the role and domain of their token.
-        let done = ceremony::finish_registration_as(
+        finish_enrolment(
             &state,
+            &caller,
             &ctx,
-            &principal(&caller),
-            crate::policy::Action::Register,
             session,
             body.public_key_credential.get().as_bytes(),
             body.friendly_name,
+            &mut audit,
         )
-        .await?;
-        if done.user.id != caller.user.id {
-            // The session binding makes this impossible; refuse loudly rather than answer
-            // codes for someone else.
-            return Err(ApiError::internal(std::io::Error::other(
-                "an MFA enrolment registered a credential for another user",
-            )));
-        }
-        let credential_id = base64url_encode(&done.credential.id);
-        audit.subject(format!(
-            "user:{} credential:{credential_id}",
-            caller.user.id
-        ));
-        let (codes, remaining) =
-            backup_codes::issue_first_set(&state, &caller.tenant.id, &caller.user.id).await?;
-        audit.detail("backup_codes_issued", (!codes.is_empty()).to_string());
-        Ok(MfaEnrolled {
-            credential_id,
-            codes,
-            remaining,
-        })
+        .await
     }
     .await;
     finish(&state, audit, result).await.map(Json)
+}
+
+/// Finishes an enrolment begun with [`begin_enrolment`]: verifies and stores the credential
+/// (the tenant's `Register` rules see the caller with the role and domain of their token),
+/// then gives the caller a first set of backup codes if they hold no unused one. `audit` is
+/// the caller's `mfa.enrol` event, which learns the credential.
+pub(crate) async fn finish_enrolment(
+    state: &AppState,
+    caller: &UserCaller,
+    ctx: &Context,
+    session: &str,
+    credential: &[u8],
+    friendly_name: Option<String>,
+    audit: &mut Audit,
+) -> Result<MfaEnrolled, ApiError> {
+    let done = ceremony::finish_registration_as(
+        state,
+        ctx,
+        &principal(caller),
+        crate::policy::Action::Register,
+        session,
+        credential,
+        friendly_name,
+    )
+    .await?;
+    if done.user.id != caller.user.id {
+        // The session binding makes this impossible; refuse loudly rather than answer codes
+        // for someone else.
+        return Err(ApiError::internal(std::io::Error::other(
+            "an MFA enrolment registered a credential for another user",
+        )));
+    }
+    let credential_id = base64url_encode(&done.credential.id);
+    audit.subject(format!(
+        "user:{} credential:{credential_id}",
+        caller.user.id
+    ));
+    let (codes, remaining) =
+        backup_codes::issue_first_set(state, &caller.tenant.id, &caller.user.id).await?;
+    audit.detail("backup_codes_issued", (!codes.is_empty()).to_string());
+    Ok(MfaEnrolled {
+        credential_id,
+        codes,
+        remaining,
+    })
 }
 
 /// A fresh set of backup codes.

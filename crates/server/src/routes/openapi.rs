@@ -105,6 +105,17 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::compat::mailcheap::authentication_options,
         crate::routes::compat::mailcheap::authentication_verify,
         crate::routes::compat::mailcheap::credentials,
+        crate::routes::compat::flashback::setup,
+        crate::routes::compat::flashback::complete_registration,
+        crate::routes::compat::flashback::complete_registration_alternative,
+        crate::routes::compat::flashback::auth_options,
+        crate::routes::compat::flashback::verify,
+        crate::routes::compat::jitsudo::register,
+        crate::routes::compat::jitsudo::register_complete,
+        crate::routes::compat::jitsudo::methods,
+        crate::routes::compat::jitsudo::backup_codes,
+        crate::routes::compat::jitsudo::sign_in_begin,
+        crate::routes::compat::jitsudo::sign_in_complete,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody)),
@@ -140,6 +151,16 @@ async fn openapi_json() -> impl IntoResponse {
             whose RP ID is the request's host (or a parent domain of it), else the only tenant \
             with mailcheap on. Off (404) unless the tenant's `compat` setting lists \
             `mailcheap`. Errors are the envelope."),
+        (name = "flashback", description = "flashback's passkey second factor for signed-in \
+            users, with a user token as `Authorization: Bearer`. Off (404) unless the tenant's \
+            `compat` setting lists `flashback`. Answers `{success: true, message | data}`; \
+            failures `{success: false, error}` (400, 401, 429, 500), not the envelope."),
+        (name = "jitsudo", description = "Jitsudo's WebAuthn second factor: enrolment, methods \
+            and backup codes with a user token as `Authorization: Bearer`; sign-in with a \
+            `challenge_id` the app's backend mints after its first factor \
+            (`POST /users/{userId}/tokens` with `purpose: mfa_challenge`). Off (404) unless the \
+            tenant's `compat` setting lists `jitsudo`; a method its `jitsudo_methods` leaves out \
+            is 501 `not_implemented`. Errors are the envelope."),
     ),
 )]
 struct ApiDoc;
@@ -320,6 +341,9 @@ fn text_operation(
 /// `X-Tenant-ID`.
 const STREAMBIRD: &str = "streambird";
 
+/// The tag of the flashback dialect, whose failures are not the envelope.
+const FLASHBACK: &str = "flashback";
+
 /// The security scheme of the Streambird dialect.
 const STREAMBIRD_KEY: &str = "streambird_key";
 
@@ -352,6 +376,8 @@ fn complete(operation: &mut Operation) {
     };
     // The operator API is not a tenant's, and a Streambird client sends no such header.
     let operator = tagged_with("admin") || tagged_with(STREAMBIRD);
+    // flashback documents failure bodies of its own; its 404 (off) is the envelope.
+    let own_failures = tagged_with(FLASHBACK);
     if !operator && operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         let mut tenant = Parameter::new("X-Tenant-ID");
         tenant.parameter_in = ParameterIn::Header;
@@ -398,13 +424,21 @@ fn complete(operation: &mut Operation) {
             }
             continue;
         }
+        let own_body = own_failures && !response.content.is_empty();
         if response.description.is_empty() {
-            response.description = "The error envelope; `code` says what went wrong.".to_owned();
+            response.description = if own_body {
+                "The dialect's own failure body; the request ID is in the header."
+            } else {
+                "The error envelope; `code` says what went wrong."
+            }
+            .to_owned();
         }
-        response.content.insert(
-            "application/json".to_owned(),
-            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
-        );
+        if !own_body {
+            response.content.insert(
+                "application/json".to_owned(),
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            );
+        }
         response.headers.insert(
             REQUEST_ID.to_owned(),
             response_header(
@@ -570,11 +604,11 @@ fn api_codes() -> Vec<CodeRow> {
             "Something failed inside the server; logged with the request ID, never detailed \
              to the client.",
         ),
-        CodeRow {
-            code: "not_implemented",
-            status: StatusCode::NOT_IMPLEMENTED,
-            meaning: "Not implemented (no route answers it today).",
-        },
+        CodeRow::of(
+            &ApiError::NotImplemented(message),
+            "The tenant does not enable this: a Jitsudo MFA method missing from its \
+             `jitsudo_methods` setting.",
+        ),
         CodeRow::of(
             &ApiError::Unavailable(StoreError::NotFound),
             "The store does not answer (readiness).",

@@ -196,6 +196,21 @@ pub struct UserTokenBody {
     pub user_name: Option<String>,
     /// The new user's display name (defaults to the user name).
     pub user_display_name: Option<String>,
+    /// What to mint: `user` (the default), or `mfa_challenge`: a token that only lets the user
+    /// prove a second factor with a passkey (the Jitsudo dialect's `challenge_id`; default
+    /// lifetime 300 s, and used up by a successful sign-in).
+    pub purpose: Option<TokenPurpose>,
+}
+
+/// What `POST /users/{userId}/tokens` mints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    /// The first factor is checked; the user proves a second with a passkey.
+    MfaChallenge,
+    /// A user token for the `/me` API.
+    #[default]
+    User,
 }
 
 /// Answer of `POST /users/{userId}/tokens`.
@@ -203,7 +218,8 @@ pub struct UserTokenBody {
 #[serde(rename_all = "camelCase")]
 pub struct UserTokenMinted {
     /// The user token (a JWT, purpose `user`): the user presents it as
-    /// `Authorization: Bearer` to the `/me` routes until it expires.
+    /// `Authorization: Bearer` to the `/me` routes until it expires. With `purpose:
+    /// mfa_challenge`, the Jitsudo dialect's `challenge_id` instead.
     pub token: String,
     /// The user.
     pub user_id: String,
@@ -238,6 +254,7 @@ pub async fn mint_token(
     );
     audit.subject(format!("user:{user_id}"));
     let (role, domain) = (body.role.clone(), body.domain.clone());
+    let mfa_challenge = body.purpose == Some(TokenPurpose::MfaChallenge);
     let result = async {
         let user = find_or_create(
             &state,
@@ -252,6 +269,7 @@ pub async fn mint_token(
             role: body.role,
             domain: body.domain,
             ttl_secs: body.ttl_seconds,
+            mfa_challenge,
         };
         token_keys::mint_user(&state, tenant, &settings, &user.id, request).await
     }
@@ -264,6 +282,9 @@ pub async fn mint_token(
             }
         }
         audit.detail("expires_at", token.expires_at.to_string());
+        if mfa_challenge {
+            audit.detail("purpose", "mfa_challenge".to_owned());
+        }
     }
     audit
         .finish(

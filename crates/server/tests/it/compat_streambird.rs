@@ -35,7 +35,8 @@ async fn post(server: &Server, path: &str, body: &Value) -> reqwest::Response {
     call(server, reqwest::Method::POST, &key, path, Some(body)).await
 }
 
-fn keys(value: &Value) -> Vec<&str> {
+/// The members of a JSON object, sorted.
+pub(crate) fn keys(value: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = value
         .as_object()
         .unwrap()
@@ -47,10 +48,15 @@ fn keys(value: &Value) -> Vec<&str> {
 }
 
 async fn turn_on(server: &Server) {
+    turn_on_dialect(server, "streambird").await;
+}
+
+/// Turns a compatibility dialect on for the default tenant (default settings otherwise).
+pub(crate) async fn turn_on_dialect(server: &Server, dialect: &str) {
     set_settings(
         server,
         &passkeyd::settings::TenantSettings {
-            compat: vec!["streambird".to_owned()],
+            compat: vec![dialect.to_owned()],
             ..passkeyd::settings::TenantSettings::default()
         },
     )

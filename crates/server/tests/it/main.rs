@@ -11,6 +11,8 @@ mod ceremonies;
 mod cli;
 mod common;
 mod compat_fido;
+mod compat_flashback;
+mod compat_jitsudo;
 mod compat_mailcheap;
 mod compat_native;
 mod compat_streambird;

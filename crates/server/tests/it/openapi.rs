@@ -57,6 +57,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/webauthn/authentication/options/"),
     ("post", "/api/v1/webauthn/authentication/verify/"),
     ("get", "/api/v1/webauthn/credentials/"),
+    ("post", "/mfa/setup"),
+    ("post", "/mfa/passkey/complete-registration"),
+    ("post", "/mfa/passkey/complete-registration-1"),
+    ("post", "/mfa/passkey/auth-options"),
+    ("post", "/mfa/passkey/verify"),
+    ("post", "/v1/users/me/mfa/webauthn/register"),
+    ("post", "/v1/users/me/mfa/webauthn/register/complete"),
+    ("get", "/v1/users/me/mfa"),
+    ("post", "/v1/users/me/mfa/backup-codes"),
+    ("post", "/v1/auth/mfa/webauthn/begin"),
+    ("post", "/v1/auth/mfa/webauthn/complete"),
 ];
 
 /// The FIDO conformance API: no key, off (404) by default (tests/it/compat_fido.rs serves it).
@@ -79,6 +90,18 @@ const MAILCHEAP_PUBLIC: &[&str] = &[
     "/api/v1/webauthn/authentication/options/",
     "/api/v1/webauthn/authentication/verify/",
 ];
+/// The flashback dialect: a user token as `Authorization: Bearer`, off (404) unless the tenant
+/// turns it on, failures in its own `{success: false, error}` shape but for the 404
+/// (tests/it/compat_flashback.rs serves it).
+const FLASHBACK_PREFIX: &str = "/mfa/";
+
+/// The Jitsudo dialect's user routes: a user token as `Authorization: Bearer` and an optional
+/// `X-Tenant-ID` (tests/it/compat_jitsudo.rs serves them).
+const JITSUDO_USER_PREFIX: &str = "/v1/users/me/";
+
+/// The Jitsudo dialect's sign-in: no security scheme (the `challenge_id` is in the body), an
+/// optional `X-Tenant-ID`; under the Streambird prefix, so checked first.
+const JITSUDO_SIGN_IN_PREFIX: &str = "/v1/auth/mfa/";
 
 /// The operator API: served only when an operator key is configured (404 otherwise, as in the
 /// test server), and authenticated with it (security scheme `admin_key`, no `X-Tenant-ID`).
@@ -426,6 +449,15 @@ async fn bodies_reference_schemas_and_errors_are_the_envelope() {
             );
         }
         for (status, response) in responses {
+            let failure = status.starts_with('4') || status.starts_with('5');
+            if failure && path.starts_with(FLASHBACK_PREFIX) && status != "404" {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/FlashbackFailure",
+                    "{name} {status}"
+                );
+                continue;
+            }
             if status.starts_with('4') || status.starts_with('5') {
                 assert_eq!(
                     response["content"]["application/json"]["schema"]["$ref"],
@@ -478,6 +510,7 @@ async fn security_schemes_are_the_two_keys() {
         let expected: &[&str] = if public.contains(&path.as_str())
             || FIDO_CONFORMANCE.contains(&path.as_str())
             || MAILCHEAP_PUBLIC.contains(&path.as_str())
+            || path.starts_with(JITSUDO_SIGN_IN_PREFIX)
         {
             &[]
         } else if path.starts_with(MAILCHEAP_PREFIX) {
@@ -488,7 +521,10 @@ async fn security_schemes_are_the_two_keys() {
             &["admin_key"]
         } else if PUBLISHABLE.contains(&path.as_str()) {
             &["api_key", "publishable_key"]
-        } else if path.starts_with("/me/") {
+        } else if path.starts_with("/me/")
+            || path.starts_with(FLASHBACK_PREFIX)
+            || path.starts_with(JITSUDO_USER_PREFIX)
+        {
             &["user_token"]
         } else {
             &["api_key"]
@@ -501,7 +537,8 @@ async fn security_schemes_are_the_two_keys() {
         });
         let keyed = !expected.is_empty()
             && !path.starts_with(ADMIN_PREFIX)
-            && !path.starts_with(STREAMBIRD_PREFIX);
+            && !path.starts_with(STREAMBIRD_PREFIX)
+            || path.starts_with(JITSUDO_SIGN_IN_PREFIX);
         assert_eq!(tenant_header, keyed, "{name}: X-Tenant-ID");
     }
     server.stop().await;

@@ -311,7 +311,7 @@ pub async fn registration_options(
     State(state): State<AppState>,
 ) -> Result<Json<MailcheapCreationOptions>, ApiError> {
     let ctx = user_context(&caller, ip, request_id)?;
-    let begun = me::begin_own_registration(&state, &caller, &ctx).await?;
+    let begun = me::begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(MailcheapCreationOptions(begun.options)))
 }
 

@@ -8,6 +8,10 @@
 //!   settings).
 //! - [`mailcheap`]: mailcheap's WebAuthn API for the users of a mail service, HTTP Basic with
 //!   the user name and a user token (`compat: ["mailcheap"]` in a tenant's settings).
+//! - [`flashback`]: flashback's passkey second factor for signed-in users, with a user token
+//!   as `Authorization: Bearer` (`compat: ["flashback"]`).
+//! - [`jitsudo`]: Jitsudo's WebAuthn second factor: enrolment with a user token, sign-in with
+//!   a `challenge_id` the app mints after its first factor (`compat: ["jitsudo"]`).
 //!
 //! No dialect passes a session token from begin to finish: the finish carries only the
 //! credential. Their sessions are therefore stored under the challenge
@@ -20,12 +24,16 @@ use axum::http::request::Parts;
 use axum::Router;
 
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
-use crate::auth::{BearerRejection, Caller};
+use crate::auth::{BearerRejection, Caller, UserCaller};
+use crate::ceremony::{Context, SessionKeys};
 use crate::error::ApiError;
+use crate::routes::{me, ClientIp};
 use crate::state::AppState;
 use crate::store::StoreError;
 
 pub mod fido;
+pub mod flashback;
+pub mod jitsudo;
 pub mod mailcheap;
 pub mod streambird;
 
@@ -35,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .merge(fido::router())
         .merge(streambird::router())
         .merge(mailcheap::router())
+        .merge(flashback::router())
+        .merge(jitsudo::router())
 }
 
 /// The answer of a finish whose challenge begins no pending ceremony.
@@ -43,6 +53,26 @@ pub fn unknown_session() -> ApiError {
         "session_not_found",
         "unknown or already used session; begin again",
     )
+}
+
+/// The ceremony context of a dialect that serves signed-in users with a user token (as the
+/// native `/me` API takes it): `None` when the user's tenant does not list `dialect` in
+/// `compat`. Sessions are stored under their challenge and bound to the caller, so a finish
+/// is refused for a ceremony begun for another user.
+pub fn user_context(
+    caller: &UserCaller,
+    dialect: &str,
+    ip: ClientIp,
+    request_id: Option<String>,
+) -> Result<Option<Context>, ApiError> {
+    let settings = me::settings(caller)?;
+    if !settings.compat.iter().any(|d| d == dialect) {
+        return Ok(None);
+    }
+    let mut ctx = me::context(caller, settings, ip, request_id);
+    ctx.sessions = SessionKeys::Challenge;
+    ctx.bound_user = Some(caller.user.id.clone());
+    Ok(Some(ctx))
 }
 
 /// The caller of a dialect that sends the tenant's secret key as `Authorization: Bearer
