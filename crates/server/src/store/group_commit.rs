@@ -82,13 +82,16 @@ impl GroupCommit {
                 reply
             })
         });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| commit_error("the writer task has stopped".to_owned()))?;
-        answered
-            .await
-            .map_err(|_| commit_error("the writer task has stopped".to_owned()))?
+        let not_run = || {
+            commit_error(
+                "not run: the writing connection or its transaction could not be had, or the \
+                 writer task has stopped"
+                    .to_owned(),
+            )
+        };
+        self.jobs.send(job).await.map_err(|_| not_run())?;
+        // A job dropped unrun (see `commit_batch`) drops its answer's sender.
+        answered.await.map_err(|_| not_run())?
     }
 }
 
@@ -101,6 +104,9 @@ async fn run(writer: SqlitePool, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (replies, outcome) = commit_batch(&writer, std::mem::take(&mut batch)).await;
+        if let Err(CommitFailed(message)) = &outcome {
+            tracing::error!(error = %message, "a grouped write transaction failed");
+        }
         for reply in replies {
             reply(outcome.clone());
         }
@@ -113,20 +119,15 @@ async fn commit_batch(
     jobs: Vec<Job>,
 ) -> (Vec<Reply>, Result<(), CommitFailed>) {
     let failed = |e: sqlx::Error| CommitFailed(e.to_string());
+    // Without a connection or a transaction no statement runs: the jobs are dropped unrun,
+    // and each caller learns it from its dropped answer.
     let mut conn = match writer.acquire().await {
         Ok(conn) => conn,
-        Err(e) => {
-            // No statement ran; each caller gets the error.
-            let outcome = Err(failed(e));
-            return (jobs.into_iter().map(skipped).collect(), outcome);
-        }
+        Err(e) => return (Vec::new(), Err(failed(e))),
     };
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(e) => {
-            let outcome = Err(failed(e));
-            return (jobs.into_iter().map(skipped).collect(), outcome);
-        }
+        Err(e) => return (Vec::new(), Err(failed(e))),
     };
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -134,12 +135,6 @@ async fn commit_batch(
     }
     let outcome = tx.commit().await.map_err(failed);
     (replies, outcome)
-}
-
-/// The reply of a job that never ran: the commit error reaches its caller.
-fn skipped(job: Job) -> Reply {
-    drop(job);
-    Box::new(|_| {})
 }
 
 #[cfg(test)]

@@ -20,11 +20,6 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-/// A sign-in's compare-and-set of the credential's counter and flags; answers the owner.
-const UPDATE_CREDENTIAL_USE: &str = "UPDATE credentials SET sign_count = ?, backup_eligible = ?, \
-     backup_state = ?, last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? \
-     RETURNING user_id";
-
 /// The SQLite implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -418,60 +413,40 @@ impl Store for SqliteStore {
         credential_id: &[u8],
         update: &CredentialUse,
     ) -> Result<(), StoreError> {
-        if !update.reset_failures {
+        let owner = if update.reset_failures {
+            let mut tx = self
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(backend)?;
+            let owner =
+                compare_and_set_use(&mut tx, tenant.as_str(), credential_id, update).await?;
+            if let Some(user_id) = &owner {
+                sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
+                    .bind(tenant.as_str())
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+            }
+            owner
+        } else {
             // One statement, committed with whatever other hot writes are waiting.
             let tenant = tenant.as_str().to_owned();
             let credential_id = credential_id.to_vec();
             let update = update.clone();
-            let updated = self
-                .group
+            self.group
                 .write(move |conn: &mut SqliteConnection| {
                     Box::pin(async move {
-                        sqlx::query_as::<_, (String,)>(UPDATE_CREDENTIAL_USE)
-                            .bind(i64::from(update.sign_count))
-                            .bind(update.backup_eligible)
-                            .bind(update.backup_state)
-                            .bind(update.at)
-                            .bind(tenant)
-                            .bind(credential_id)
-                            .bind(i64::from(update.expected_sign_count))
-                            .fetch_optional(conn)
-                            .await
-                            .map_err(backend)
+                        compare_and_set_use(conn, &tenant, &credential_id, &update).await
                     })
                 })
-                .await?;
-            return match updated {
-                Some(_) => Ok(()),
-                None => Err(StoreError::Conflict("counter_changed")),
-            };
-        }
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let Some((user_id,)) = sqlx::query_as::<_, (String,)>(UPDATE_CREDENTIAL_USE)
-            .bind(i64::from(update.sign_count))
-            .bind(update.backup_eligible)
-            .bind(update.backup_state)
-            .bind(update.at)
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .bind(i64::from(update.expected_sign_count))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-        else {
-            return Err(StoreError::Conflict("counter_changed"));
+                .await?
         };
-        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        owner
+            .map(drop)
+            .ok_or(StoreError::Conflict("counter_changed"))
     }
 
     async fn rename_credential(
@@ -992,4 +967,29 @@ async fn register_in(
         .await
         .map_err(backend)?;
     Ok(())
+}
+
+/// A sign-in's compare-and-set of the credential's counter and flags: answers the owner, or
+/// `None` when the stored counter is no longer `update.expected_sign_count`.
+async fn compare_and_set_use(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    credential_id: &[u8],
+    update: &CredentialUse,
+) -> Result<Option<String>, StoreError> {
+    let owner: Option<(String,)> = sqlx::query_as(
+        "UPDATE credentials SET sign_count = ?, backup_eligible = ?, backup_state = ?, \
+         last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? RETURNING user_id",
+    )
+    .bind(i64::from(update.sign_count))
+    .bind(update.backup_eligible)
+    .bind(update.backup_state)
+    .bind(update.at)
+    .bind(tenant)
+    .bind(credential_id)
+    .bind(i64::from(update.expected_sign_count))
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    Ok(owner.map(|(user_id,)| user_id))
 }
