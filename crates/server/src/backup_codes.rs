@@ -9,14 +9,18 @@
 //! key, bound to the tenant and the user ([`hash`]). A database leak alone therefore cannot be
 //! brute-forced offline, and a hash cannot be moved to another user. Verification compares the
 //! presented code's hash with every unused one in constant time, then marks it used with a
-//! conditional update, so a code succeeds once even under concurrent use. Wrong codes count
-//! against the same per-user failure budget as failed ceremonies.
+//! conditional update, so a code succeeds once even under concurrent use.
+//!
+//! Wrong codes are throttled per user (NIST SP 800-63B 5.2.2): after the n-th consecutive wrong
+//! code the next attempt waits [`throttle_delay`]`(n)`, one second doubling up to fifteen
+//! minutes, and the wait expires by itself: no lock that needs an operator. Only a holder of
+//! the user's token can present a code, so a stranger cannot spend this budget; failed passkey
+//! ceremonies never count against it.
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::ApiError;
-use crate::settings::TenantSettings;
 use crate::state::AppState;
 use crate::store::User;
 use crate::tenant::TenantId;
@@ -31,6 +35,9 @@ pub const MAX_INPUT_LEN: usize = 64;
 
 /// Crockford's base32 alphabet: no `I`, `L`, `O` or `U`.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// The longest wait between two attempts of a user who keeps presenting wrong codes.
+pub const MAX_THROTTLE_SECS: u64 = 15 * 60;
+
 /// The MAC purpose of stored code hashes; a new scheme gets a new version.
 const HASH_PURPOSE: &str = "passkeyd backup code v1";
 
@@ -151,21 +158,42 @@ pub async fn issue_first_set(
     Ok((codes, held))
 }
 
+/// How long a user waits after `failures` consecutive wrong codes: nothing before the first,
+/// then 1 s, doubling with each failure, at most [`MAX_THROTTLE_SECS`].
+pub fn throttle_delay(failures: u32) -> u64 {
+    match failures {
+        0 => 0,
+        n => 1_u64
+            .checked_shl(n - 1)
+            .map_or(MAX_THROTTLE_SECS, |d| d.min(MAX_THROTTLE_SECS)),
+    }
+}
+
+/// The seconds `user` must still wait at `now` before presenting another code; 0 when free.
+pub fn wait_secs(user: &User, now: i64) -> u64 {
+    let Some(last) = user.last_failed_at else {
+        return 0;
+    };
+    let free_at = last
+        .saturating_add(i64::try_from(throttle_delay(user.failed_attempts)).unwrap_or(i64::MAX));
+    u64::try_from(free_at.saturating_sub(now)).unwrap_or(0)
+}
+
 /// Checks a presented code and uses it up: `Ok` with how many unused codes remain, 401
-/// `backup_code_invalid` for a wrong, malformed or already used code (which counts against the
-/// user's failure budget), or 429 `rate_limited` when the budget is spent (the code is then
-/// not even looked at).
+/// `backup_code_invalid` for a wrong, malformed or already used code (which makes the user wait
+/// longer before the next), or 429 `rate_limited` with the wait while the user must wait (the
+/// code is then not even looked at).
 pub async fn verify(
     state: &AppState,
     tenant: &TenantId,
     user: &User,
-    settings: &TenantSettings,
     presented: &str,
 ) -> Result<usize, ApiError> {
-    if user.failed_attempts >= settings.max_failed_attempts {
+    let now = state.clock.now().0;
+    let wait = wait_secs(user, now);
+    if wait > 0 {
         return Err(ApiError::RateLimited {
-            // The lock lifts on an operator reset, not with time; a day is an honest hint.
-            retry_after_secs: 86_400,
+            retry_after_secs: wait,
         });
     }
     let accepted = match normalize(presented) {
@@ -182,7 +210,7 @@ pub async fn verify(
         None => false,
     };
     if !accepted {
-        if let Err(e) = state.store.record_failure(tenant, &user.id).await {
+        if let Err(e) = state.store.record_failure(tenant, &user.id, now).await {
             tracing::warn!(error = %e, "cannot count a failed backup code");
         }
         return Err(ApiError::Token(
@@ -205,6 +233,30 @@ mod tests {
 
     fn master() -> MasterKey {
         MasterKey::from_base64url("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap()
+    }
+
+    #[test]
+    fn wrong_codes_wait_one_second_doubling_to_fifteen_minutes() {
+        let delays: Vec<u64> = (0..14).map(throttle_delay).collect();
+        assert_eq!(
+            delays,
+            [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
+        );
+        assert_eq!(throttle_delay(u32::MAX), MAX_THROTTLE_SECS);
+        let user = |failures, last| User {
+            id: "u".to_owned(),
+            user_handle: vec![1],
+            name: "u".to_owned(),
+            display_name: "u".to_owned(),
+            failed_attempts: failures,
+            last_failed_at: last,
+            created_at: 0,
+        };
+        assert_eq!(wait_secs(&user(0, None), 100), 0);
+        assert_eq!(wait_secs(&user(5, Some(100)), 100), 16);
+        assert_eq!(wait_secs(&user(5, Some(100)), 110), 6);
+        assert_eq!(wait_secs(&user(5, Some(100)), 116), 0, "the wait expires");
+        assert_eq!(wait_secs(&user(40, Some(100)), 100), 900);
     }
 
     #[test]

@@ -2,22 +2,28 @@
 //! verifier, store the outcome. Both API flavours (backend-mediated with the secret key,
 //! browser-direct with the publishable key) and the compatibility dialects call these.
 //!
-//! Rules kept here, whatever the route:
+//! Rules kept here, whatever the route (docs/security.md says them for operators):
 //! - a session is taken (deleted) before anything else at finish, so it is used once, whether
-//!   the finish succeeds or fails;
-//! - a failed finish changes nothing stored but the user's failure count and the audit trail;
+//!   the finish succeeds or fails; it is finished only by the kind of caller that began it
+//!   (the secret key, a publishable key, the user's own token, a dialect), else refused;
+//! - a failed finish changes nothing stored but the audit trail. It never counts against the
+//!   user it names: a passkey cannot be guessed, and a count would let a stranger lock anyone
+//!   out. A public caller's failures are throttled per client address and tenant instead
+//!   ([`crate::rate_limit`]);
+//! - a public caller's answers do not tell whether a name exists until a valid signature of
+//!   that user's credential is shown: a named sign-in for an unknown name fails the same way,
+//!   at the same step and with the same work, as one with a wrong signature;
 //! - the tenant's policy decides on the verified facts, after verification and before anything
-//!   is stored; a denial (403 `policy_denied`) stores nothing and is audited as that outcome,
-//!   but does not count against the user's failure budget (the user proved possession; the
-//!   tenant's rules refused);
-//! - a user with `max_failed_attempts` consecutive failures is refused (`rate_limited`) until a
-//!   success or an operator reset.
+//!   is stored; a denial (403 `policy_denied`) stores nothing and is audited as that outcome;
+//! - user verification is required at sign-in when the session or the tenant's current setting
+//!   requires it, and for a credential registered with it unless the sign-in discouraged it.
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::rand::SystemRandom;
+use passkeyd_webauthn::error::CeremonyError;
 use passkeyd_webauthn::json::{
     base64url_decode, base64url_encode, AttestationConveyancePreference, AuthenticatorAttachment,
     CreationOptionsJson, PublicKeyCredentialDescriptor, PublicKeyCredentialHint,
@@ -34,6 +40,8 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::random_bytes;
 use crate::audit::{self, Audit};
 use crate::error::ApiError;
+use crate::names::clean_name;
+pub use crate::names::{check_name, MAX_NAME_BYTES, MAX_USER_ID_BYTES};
 use crate::policy::{self, Action, Principal, Resource};
 use crate::settings::{stronger_attestation, stronger_uv, TenantSettings};
 use crate::state::AppState;
@@ -42,10 +50,9 @@ use crate::store::{
 };
 use crate::token_keys::{self, ResultToken};
 
-/// The longest user name or display name accepted, in bytes.
-pub const MAX_NAME_BYTES: usize = 256;
-/// The longest app user ID accepted, in bytes.
-pub const MAX_USER_ID_BYTES: usize = 128;
+/// The transports a credential may be stored with (WebAuthn L3 `AuthenticatorTransport`);
+/// anything else a client reports is dropped, as the spec asks of unknown values.
+const KNOWN_TRANSPORTS: &[&str] = &["ble", "hybrid", "internal", "nfc", "smart-card", "usb"];
 
 /// Who runs a ceremony and from where: for checks, the audit trail and the metrics.
 #[derive(Clone, Debug)]
@@ -95,6 +102,25 @@ impl Context {
 
     fn relying_party(&self) -> RelyingParty {
         RelyingParty::new(self.tenant.rp_id.clone(), self.tenant.origins.clone())
+    }
+
+    /// The kind of caller, as a session remembers who began it: `secret`, `publishable`,
+    /// `user:<id>` (a user's own token, from /me or a dialect that takes one) or `dialect:<name>`
+    /// (a dialect's own unauthenticated routes).
+    fn caller_kind(&self) -> String {
+        if self.actor.starts_with("user:") {
+            self.actor.clone()
+        } else if self.actor.starts_with("api_key:") {
+            if self.secret { "secret" } else { "publishable" }.to_owned()
+        } else {
+            format!("dialect:{}", self.actor)
+        }
+    }
+
+    /// Whether failures are throttled per client address: a public caller with an address.
+    /// The secret key is the app's backend, one address for all of its users.
+    fn throttled_ip(&self) -> Option<IpAddr> {
+        self.ip.filter(|_| !self.secret)
     }
 }
 
@@ -169,6 +195,10 @@ struct RegistrationState {
     /// Whether the user existed at begin (absent in sessions stored by older versions).
     #[serde(default)]
     existing_user: bool,
+    /// [`Context::caller_kind`] of the begin; empty in sessions of older versions, which no
+    /// caller can finish.
+    #[serde(default)]
+    begun_by: String,
 }
 
 /// What the finish checks an authentication against.
@@ -182,6 +212,9 @@ struct AuthenticationState {
     /// the finish fails unless the credential's owner has this name.
     user_name: Option<String>,
     allow: Vec<String>,
+    /// [`Context::caller_kind`] of the begin (see [`RegistrationState::begun_by`]).
+    #[serde(default)]
+    begun_by: String,
 }
 
 /// A completed registration.
@@ -216,16 +249,6 @@ pub struct Authenticated {
     pub token: ResultToken,
     /// The `@notice` annotations of the tenant policies that permitted the sign-in.
     pub notices: Vec<String>,
-}
-
-/// Refuses an empty, oversized or control-character name.
-pub fn check_name(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() || value.len() > max || value.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest(format!(
-            "{field} must be 1 to {max} bytes of printable text"
-        )));
-    }
-    Ok(())
 }
 
 fn random<const N: usize>() -> Result<[u8; N], ApiError> {
@@ -284,15 +307,54 @@ fn decode_stored(text: &str) -> Result<Vec<u8>, ApiError> {
     base64url_decode(text).map_err(ApiError::internal)
 }
 
-/// Refuses a user who has used up their failure budget.
-fn check_budget(user: &User, settings: &TenantSettings) -> Result<(), ApiError> {
-    if user.failed_attempts >= settings.max_failed_attempts {
-        return Err(ApiError::RateLimited {
-            // The lock lifts on an operator reset, not with time; a day is an honest hint.
-            retry_after_secs: 86_400,
-        });
+/// Refuses a finish by another kind of caller than the one that began the ceremony (the
+/// session is used up by then).
+fn check_begun_by(ctx: &Context, begun_by: &str) -> Result<(), ApiError> {
+    if begun_by == ctx.caller_kind() {
+        return Ok(());
     }
-    Ok(())
+    Err(ApiError::BadRequest(
+        "session_caller_mismatch",
+        "this ceremony was begun by another kind of caller (secret key, publishable key, user \
+         token or dialect); finish it where it was begun",
+    ))
+}
+
+/// Refuses a public caller that has failed too many finishes lately (per address and tenant).
+fn check_failure_throttle(state: &AppState, ctx: &Context) -> Result<(), ApiError> {
+    match ctx.throttled_ip() {
+        Some(ip) => state
+            .rate_limits
+            .check_failures(ctx.tenant.id.as_str(), ip)
+            .map_err(|e| ApiError::RateLimited {
+                retry_after_secs: e.retry_after_secs,
+            }),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed finish of a public caller against its address (not against any user).
+fn note_failure(state: &AppState, ctx: &Context, error: &ApiError) {
+    if let (Some(ip), false) = (ctx.throttled_ip(), error.code() == "rate_limited") {
+        state.rate_limits.record_failure(ctx.tenant.id.as_str(), ip);
+    }
+}
+
+/// The credentials one user may hold, as the store checks it at registration.
+fn credential_limit() -> ApiError {
+    ApiError::Conflict(
+        "credential_limit",
+        "this user holds as many credentials as the tenant allows; delete one first",
+    )
+}
+
+/// The transports to store: known values only, each once, in a stable order.
+fn known_transports(reported: &[String]) -> Vec<String> {
+    KNOWN_TRANSPORTS
+        .iter()
+        .filter(|known| reported.iter().any(|t| t == *known))
+        .map(|known| (*known).to_owned())
+        .collect()
 }
 
 /// Begins a registration.
@@ -303,11 +365,12 @@ pub async fn begin_registration(
     overrides: RegistrationOverrides,
 ) -> Result<Begun<CreationOptionsJson>, ApiError> {
     let settings = &ctx.settings;
+    let mut registrant = registrant;
     if let Some(name) = &registrant.user_name {
-        check_name("userName", name, MAX_NAME_BYTES)?;
+        registrant.user_name = Some(clean_name("userName", name, MAX_NAME_BYTES)?);
     }
     if let Some(display) = &registrant.display_name {
-        check_name("userDisplayName", display, MAX_NAME_BYTES)?;
+        registrant.display_name = Some(clean_name("userDisplayName", display, MAX_NAME_BYTES)?);
     }
     if let Some(id) = &registrant.user_id {
         check_name("userId", id, MAX_USER_ID_BYTES)?;
@@ -318,22 +381,18 @@ pub async fn begin_registration(
         (None, Some(name)) => optional(state.store.user_by_name(tenant, name).await)?,
         (None, None) => None,
     };
-    if let Some(user) = &existing {
-        if !registrant.may_extend_existing {
-            return Err(ApiError::Conflict(
-                "user_exists",
-                "a user with this name exists; sign in to add a passkey",
-            ));
-        }
-        check_budget(user, settings)?;
-    }
+    // Open sign-up must not tell who has an account: a taken name begins as a new user would
+    // (a fresh ID and user handle), and only the finish, after a valid attestation, answers
+    // 409 `user_exists` when the store refuses the name.
+    let existing = existing.filter(|_| registrant.may_extend_existing);
     let existing_user = existing.is_some();
     let (user_id, user_handle, user_name, display_name, exclude) = match existing {
         Some(user) => {
-            let exclude = state
-                .store
-                .credentials(tenant, &user.id)
-                .await?
+            let held = state.store.credentials(tenant, &user.id).await?;
+            if held.len() >= settings.max_credentials_per_user as usize {
+                return Err(credential_limit());
+            }
+            let exclude = held
                 .into_iter()
                 .map(|c| PublicKeyCredentialDescriptor::new(c.id, c.transports))
                 .collect();
@@ -407,6 +466,7 @@ pub async fn begin_registration(
             .map(|c| base64url_encode(&c.id.0))
             .collect(),
         existing_user,
+        begun_by: ctx.caller_kind(),
     };
     let token = store_session(state, ctx, SessionKind::Registration, &session, &challenge).await?;
     Ok(Begun {
@@ -574,6 +634,7 @@ pub async fn finish_registration_as(
     friendly_name: Option<String>,
 ) -> Result<Registered, ApiError> {
     let started = Instant::now();
+    check_failure_throttle(state, ctx)?;
     let mut audit = ctx.audit("registration.finish");
     let result = finish_registration_inner(
         state,
@@ -588,7 +649,10 @@ pub async fn finish_registration_as(
     policy::note_denial(&mut audit, result.as_ref().err());
     let outcome = match &result {
         Ok(_) => "success",
-        Err(e) => e.code(),
+        Err(e) => {
+            note_failure(state, ctx, e);
+            e.code()
+        }
     };
     crate::metrics::ceremony(
         ctx.tenant.id.as_str(),
@@ -616,13 +680,14 @@ async fn finish_registration_inner(
     friendly_name: Option<String>,
     audit: &mut Audit,
 ) -> Result<Registered, ApiError> {
-    if let Some(name) = &friendly_name {
-        check_name("friendlyName", name, MAX_NAME_BYTES)?;
-    }
+    let friendly_name = friendly_name
+        .map(|name| clean_name("friendlyName", &name, MAX_NAME_BYTES))
+        .transpose()?;
     let session: RegistrationState =
         parse_state(&take_session(state, ctx, session_token, SessionKind::Registration).await?)?;
     audit.subject(format!("user:{}", session.user_id));
     check_bound_user(ctx, Some(&session.user_id))?;
+    check_begun_by(ctx, &session.begun_by)?;
     let tenant = &ctx.tenant.id;
     let existing = optional(state.store.user(tenant, &session.user_id).await)?;
     match &existing {
@@ -636,8 +701,7 @@ async fn finish_registration_inner(
                 "the user was created by another request meanwhile; begin again",
             ))
         }
-        Some(user) => check_budget(user, &ctx.settings)?,
-        None => {}
+        Some(_) | None => {}
     }
 
     let result = RegistrationResponseJson::from_json(response).and_then(|parsed| {
@@ -646,15 +710,7 @@ async fn finish_registration_inner(
             parsed,
         ))
     });
-    let (verified, parsed) = match result {
-        Ok(verified) => verified,
-        Err(e) => {
-            if existing.is_some() {
-                count_failure(state, ctx, &session.user_id).await;
-            }
-            return Err(e.into());
-        }
-    };
+    let (verified, parsed) = result?;
 
     let now = state.clock.now().0;
     let user_existed = existing.is_some();
@@ -666,6 +722,7 @@ async fn finish_registration_inner(
             name: session.user_name.clone(),
             display_name: session.display_name.clone(),
             failed_attempts: 0,
+            last_failed_at: None,
             created_at: now,
         },
     };
@@ -678,7 +735,7 @@ async fn finish_registration_inner(
         uv_initialized: verified.user_verified(),
         backup_eligible: verified.backup_eligible(),
         backup_state: verified.backup_state(),
-        transports: verified.transports.clone(),
+        transports: known_transports(&verified.transports),
         aaguid: verified.aaguid.0.to_vec(),
         attestation_format: verified.attestation.format.as_str().to_owned(),
         attestation_type: verified
@@ -719,7 +776,11 @@ async fn finish_registration_inner(
         None => Vec::new(),
     };
 
-    let registration = NewRegistration { user, credential };
+    let registration = NewRegistration {
+        user,
+        credential,
+        max_credentials: Some(ctx.settings.max_credentials_per_user),
+    };
     match state.store.insert_registration(tenant, &registration).await {
         Ok(()) => {}
         Err(StoreError::Conflict("credential_exists")) => {
@@ -728,6 +789,7 @@ async fn finish_registration_inner(
                 "this credential is already registered",
             ))
         }
+        Err(StoreError::Conflict("credential_limit")) => return Err(credential_limit()),
         Err(StoreError::Conflict("user_name_taken")) => {
             return Err(ApiError::Conflict(
                 "user_exists",
@@ -742,7 +804,9 @@ async fn finish_registration_inner(
         }
         Err(e) => return Err(ApiError::internal(e)),
     }
-    let NewRegistration { user, credential } = registration;
+    let NewRegistration {
+        user, credential, ..
+    } = registration;
     let user_verified = verified.user_verified();
     let token = token_keys::mint(
         state,
@@ -802,12 +866,6 @@ fn attestation_policy(state: &AppState, settings: &TenantSettings) -> Attestatio
     }
 }
 
-async fn count_failure(state: &AppState, ctx: &Context, user_id: &str) {
-    if let Err(e) = state.store.record_failure(&ctx.tenant.id, user_id).await {
-        tracing::warn!(error = %e, "cannot count a failed ceremony");
-    }
-}
-
 /// How the user is named at an authentication begin.
 #[derive(Clone, Debug)]
 pub enum SignInHint {
@@ -834,8 +892,8 @@ pub async fn begin_authentication(
             Some(optional(state.store.user(tenant, id).await)?)
         }
         SignInHint::UserName(name) => {
-            check_name("userName", name, MAX_NAME_BYTES)?;
-            Some(optional(state.store.user_by_name(tenant, name).await)?)
+            let name = clean_name("userName", name, MAX_NAME_BYTES)?;
+            Some(optional(state.store.user_by_name(tenant, &name).await)?)
         }
     };
     let mut session = AuthenticationState {
@@ -844,12 +902,12 @@ pub async fn begin_authentication(
         user_id: None,
         user_name: None,
         allow: Vec::new(),
+        begun_by: ctx.caller_kind(),
     };
     let challenge = random::<32>()?.to_vec();
     let mut options = RequestOptionsJson::new(ctx.tenant.rp_id.clone(), challenge.clone());
     match found {
         Some(Some(user)) => {
-            check_budget(&user, &ctx.settings)?;
             let credentials = state.store.credentials(tenant, &user.id).await?;
             if credentials.is_empty() && ctx.secret {
                 return Err(ApiError::Conflict(
@@ -922,12 +980,16 @@ pub async fn finish_authentication(
     response: &[u8],
 ) -> Result<Authenticated, ApiError> {
     let started = Instant::now();
+    check_failure_throttle(state, ctx)?;
     let mut audit = ctx.audit("authentication.finish");
     let result = finish_authentication_inner(state, ctx, session_token, response, &mut audit).await;
     policy::note_denial(&mut audit, result.as_ref().err());
     let outcome = match &result {
         Ok(_) => "success",
-        Err(e) => e.code(),
+        Err(e) => {
+            note_failure(state, ctx, e);
+            e.code()
+        }
     };
     crate::metrics::ceremony(
         ctx.tenant.id.as_str(),
@@ -948,93 +1010,118 @@ async fn finish_authentication_inner(
 ) -> Result<Authenticated, ApiError> {
     let session: AuthenticationState =
         parse_state(&take_session(state, ctx, session_token, SessionKind::Authentication).await?)?;
+    // Whom the attempt targets, before anything can fail: an operator sees whose name is
+    // hammered even when the credential is junk.
+    match (&session.user_id, &session.user_name) {
+        (Some(id), _) => audit.subject(format!("user:{id}")),
+        (None, Some(name)) => audit.subject(format!("name:{name}")),
+        (None, None) => {}
+    }
     check_bound_user(ctx, session.user_id.as_deref())?;
+    check_begun_by(ctx, &session.begun_by)?;
     let tenant = &ctx.tenant.id;
-    let parsed = match AuthenticationResponseJson::from_json(response) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            if let Some(user_id) = &session.user_id {
-                count_failure(state, ctx, user_id).await;
-            }
-            return Err(e.into());
+    let parsed = AuthenticationResponseJson::from_json(response)?;
+    let found = match state.store.credential(tenant, &parsed.raw_id.0).await {
+        Ok(credential) => {
+            let user = state.store.user(tenant, &credential.user_id).await?;
+            Some((credential, user))
         }
-    };
-    let credential = match state.store.credential(tenant, &parsed.raw_id.0).await {
-        Ok(credential) => credential,
-        Err(StoreError::NotFound) => {
-            if let Some(user_id) = &session.user_id {
-                count_failure(state, ctx, user_id).await;
-            }
-            return Err(ApiError::BadRequest(
-                "credential_unknown",
-                "this credential is not registered",
-            ));
-        }
+        Err(StoreError::NotFound) => None,
         Err(e) => return Err(ApiError::internal(e)),
+    };
+    let registered = found.is_some();
+    // A named sign-in only for the user it named; a discoverable one for any owner.
+    let eligible = found.filter(|(_, user)| match (&session.user_id, &session.user_name) {
+        (Some(expected), _) => &user.id == expected,
+        (None, Some(name)) => &user.name == name || &user.id == name,
+        (None, None) => true,
+    });
+    let named = session.user_id.is_some() || session.user_name.is_some();
+    let hide_names = named && !ctx.secret;
+    let challenge = base64url_decode(&session.challenge).unwrap_or_default();
+    let allow: Vec<Vec<u8>> = session
+        .allow
+        .iter()
+        .filter_map(|c| base64url_decode(c).ok())
+        .collect();
+    let allow: Vec<&[u8]> = allow.iter().map(Vec::as_slice).collect();
+    let rp = ctx.relying_party();
+    let expect = |identification| {
+        let mut expected = ExpectedAuthentication::new(&rp, &challenge, identification);
+        expected.user_verification =
+            stronger_uv(session.user_verification, ctx.settings.user_verification);
+        expected.counter_policy = ctx.settings.counter_policy();
+        expected
+    };
+
+    let Some((credential, user)) = eligible else {
+        if !hide_names {
+            return Err(if registered {
+                not_allowed()
+            } else {
+                ApiError::BadRequest("credential_unknown", "this credential is not registered")
+            });
+        }
+        // A public named sign-in with a credential that cannot sign in as that name: run the
+        // same checks, with the same work, against a stand-in credential, so the answer is the
+        // one a real user's credential with a wrong signature gets. It never succeeds.
+        let handle = decoy_user_handle(state, ctx, &session);
+        let stored = StoredCredential {
+            credential_id: &parsed.raw_id.0,
+            public_key: &DECOY_PUBLIC_KEY,
+            sign_count: 0,
+            backup_eligible: parsed_backup_eligible(&parsed),
+            user_handle: &handle,
+        };
+        let identification = UserIdentification::Identified {
+            user_handle: &handle,
+            allow_credentials: &allow,
+        };
+        let error = match verify_authentication(&parsed, &expect(identification), &stored) {
+            Ok(_) => CeremonyError::CredentialNotAllowed.into(),
+            Err(e) => e,
+        };
+        return Err(hidden_name_error(error));
     };
     audit.subject(format!(
         "user:{} credential:{}",
         credential.user_id,
         base64url_encode(&credential.id)
     ));
-    let user = state.store.user(tenant, &credential.user_id).await?;
-    check_budget(&user, &ctx.settings)?;
-    if let Some(name) = &session.user_name {
-        if &user.name != name && &user.id != name {
-            count_failure(state, ctx, &user.id).await;
-            return Err(VerifyError::from(
-                passkeyd_webauthn::error::CeremonyError::CredentialNotAllowed,
-            )
-            .into());
-        }
-    }
-
-    let verified = {
-        let rp = ctx.relying_party();
-        let challenge = base64url_decode(&session.challenge).unwrap_or_default();
-        let allow: Vec<Vec<u8>> = session
-            .allow
-            .iter()
-            .filter_map(|c| base64url_decode(c).ok())
-            .collect();
-        let allow: Vec<&[u8]> = allow.iter().map(Vec::as_slice).collect();
-        let identification = match &session.user_id {
-            // The credential of another user than the one identified at begin must not
-            // sign in as them: the verifier compares the owner's handle.
-            Some(expected) => {
-                if expected != &user.id {
-                    count_failure(state, ctx, expected).await;
-                    return Err(VerifyError::from(
-                        passkeyd_webauthn::error::CeremonyError::CredentialNotAllowed,
-                    )
-                    .into());
-                }
-                UserIdentification::Identified {
-                    user_handle: &user.user_handle,
-                    allow_credentials: &allow,
-                }
-            }
-            None => UserIdentification::Discoverable,
-        };
-        let mut expected = ExpectedAuthentication::new(&rp, &challenge, identification);
-        expected.user_verification = session.user_verification;
-        expected.counter_policy = ctx.settings.counter_policy();
-        let stored = StoredCredential {
-            credential_id: &credential.id,
-            public_key: &credential.public_key,
-            sign_count: credential.sign_count,
-            backup_eligible: credential.backup_eligible,
+    let identification = if named {
+        // The verifier compares the owner's handle: another user's valid credential must not
+        // sign in as the named one.
+        UserIdentification::Identified {
             user_handle: &user.user_handle,
-        };
-        verify_authentication(&parsed, &expected, &stored)
-    };
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(e) => {
-            count_failure(state, ctx, &user.id).await;
-            return Err(e.into());
+            allow_credentials: &allow,
         }
+    } else {
+        UserIdentification::Discoverable
     };
+    let stored = StoredCredential {
+        credential_id: &credential.id,
+        public_key: &credential.public_key,
+        sign_count: credential.sign_count,
+        backup_eligible: credential.backup_eligible,
+        user_handle: &user.user_handle,
+    };
+    let verified = match verify_authentication(&parsed, &expect(identification), &stored) {
+        Ok(verified) => verified,
+        Err(e) if hide_names => return Err(hidden_name_error(e)),
+        Err(e) => return Err(e.into()),
+    };
+    // A credential that verified its user at registration must do so again (SECURITY.md case
+    // 32), unless this sign-in asked for no verification. Checked after the signature, so the
+    // answer tells nothing about a credential to someone who cannot sign with it.
+    if credential.uv_initialized
+        && !verified.user_verified()
+        && session.user_verification != UserVerificationRequirement::Discouraged
+    {
+        return Err(VerifyError::from(
+            passkeyd_webauthn::error::AuthenticatorDataError::UserVerificationRequired,
+        )
+        .into());
+    }
     if verified.counter_regressed {
         audit.detail("counter_regressed", true.to_string());
     }
@@ -1107,6 +1194,72 @@ async fn finish_authentication_inner(
         notices,
     })
 }
+
+fn not_allowed() -> ApiError {
+    VerifyError::from(CeremonyError::CredentialNotAllowed).into()
+}
+
+/// The answer of a public named sign-in that failed on something only the named user's
+/// credential decides (whether it exists and is theirs, its user handle, its backup
+/// eligibility, the signature): one answer for all, so it cannot tell a real name from a decoy.
+/// Failures of the request itself (client data, RP ID, flags) keep their codes: they come out
+/// the same for every name.
+fn hidden_name_error(error: VerifyError) -> ApiError {
+    use passkeyd_webauthn::error::AuthenticatorDataError;
+    match error {
+        VerifyError::Signature
+        | VerifyError::Ceremony(
+            CeremonyError::CredentialNotAllowed | CeremonyError::UserHandleMismatch,
+        )
+        | VerifyError::AuthenticatorData(AuthenticatorDataError::BackupEligibilityChanged) => {
+            not_allowed()
+        }
+        other => other.into(),
+    }
+}
+
+/// The backup-eligibility flag the response claims, so the stand-in credential agrees with it
+/// and the decoy path never stops where a real credential would not.
+fn parsed_backup_eligible(parsed: &AuthenticationResponseJson) -> bool {
+    // authenticatorData: rpIdHash (32 bytes), then the flags byte; BE is bit 3.
+    parsed
+        .response
+        .authenticator_data
+        .0
+        .get(32)
+        .is_some_and(|flags| flags & 0x08 != 0)
+}
+
+/// A user handle for the stand-in credential of [`finish_authentication_inner`]'s decoy path:
+/// derived like the decoy credential IDs, so it is stable and nobody can present it.
+fn decoy_user_handle(state: &AppState, ctx: &Context, session: &AuthenticationState) -> Vec<u8> {
+    let name = session
+        .user_id
+        .as_deref()
+        .or(session.user_name.as_deref())
+        .unwrap_or_default();
+    let mut message = ctx.tenant.id.as_str().as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(name.as_bytes());
+    state
+        .master_key
+        .mac("passkeyd decoy user handle v1", &message)
+        .to_vec()
+}
+
+/// The stand-in public key of the decoy path: a COSE_Key (RFC 9052) for ES256 whose point is
+/// the P-256 base point. Hand-encoded CBOR: the server crate has no CBOR encoder, and this is
+/// one constant. Its private key is known (1), which is harmless: the decoy path answers a
+/// refusal whatever the verifier says; the key only makes it do a real signature check.
+const DECOY_PUBLIC_KEY: [u8; 77] = [
+    0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58,
+    0x20, // kty EC2, alg -7, crv P-256, x:
+    0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40, 0xf2,
+    0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96,
+    0x22, 0x58, 0x20, // y:
+    0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16,
+    0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
+];
 
 /// The `allowCredentials` a public route shows for a name with no passkeys: one credential ID
 /// derived from the name under the master key, so it is the same on every request and every

@@ -36,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod names;
 pub mod policy;
 pub mod rate_limit;
 pub mod routes;

@@ -5,12 +5,21 @@
 //! from a few addresses, so it is never limited per IP, only by a per-tenant quota that is off
 //! unless configured. A refusal answers 429 `rate_limited` with `Retry-After`.
 //!
+//! Failed ceremony finishes on the public routes are throttled too, per client IP and tenant
+//! ([`RateLimiter::check_failures`], [`RateLimiter::record_failure`]): a client that keeps
+//! failing waits, whoever it names. No failure of a passkey ceremony counts against the user
+//! it names (a stranger could lock anyone out that way); only guessable secrets (backup codes)
+//! have a per-user budget, in `backup_codes`.
+//!
 //! Limits are GCRA buckets (governor), held in memory per process: several replicas each
 //! allow the configured rate. Call [`RateLimiter::sweep`] periodically to forget idle keys.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +42,12 @@ pub struct RateLimitConfig {
     pub public_per_tenant_per_minute: u32,
     /// Secret-key API requests per minute for one tenant; `None` (the default) means no limit.
     pub secret_per_tenant_per_minute: Option<u32>,
+    /// Failed public ceremony finishes per hour from one client IP (an IPv6 /64) to one
+    /// tenant, after a burst of [`Self::public_failures_per_ip_burst`]; past it the client's
+    /// begins and finishes answer 429 until the bucket refills.
+    pub public_failures_per_ip_per_hour: u32,
+    /// How many failures one client IP may have at once before the hourly rate applies.
+    pub public_failures_per_ip_burst: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -42,6 +57,8 @@ impl Default for RateLimitConfig {
             public_per_ip_burst: 20,
             public_per_tenant_per_minute: 6000,
             secret_per_tenant_per_minute: None,
+            public_failures_per_ip_per_hour: 60,
+            public_failures_per_ip_burst: 10,
         }
     }
 }
@@ -73,6 +90,12 @@ pub struct RateLimiter {
     public_per_ip: Option<DefaultKeyedRateLimiter<(String, IpAddr)>>,
     public_per_tenant: Option<DefaultKeyedRateLimiter<String>>,
     secret_per_tenant: Option<DefaultKeyedRateLimiter<String>>,
+    /// Failed public finishes, keyed as `public_per_ip`.
+    failures_per_ip: Option<DefaultKeyedRateLimiter<(String, IpAddr)>>,
+    /// The clients whose failure bucket ran dry, and until when. governor can only take from a
+    /// bucket, not look into it, and a request must be refused before it can fail again; this
+    /// small map (swept with the buckets) holds that answer.
+    failing: Mutex<HashMap<(String, IpAddr), Instant>>,
 }
 
 impl fmt::Debug for RateLimiter {
@@ -91,8 +114,14 @@ impl RateLimiter {
             let burst = NonZeroU32::new(config.public_per_ip_burst).unwrap_or(rate);
             governor::RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
         });
+        let failures_per_ip = NonZeroU32::new(config.public_failures_per_ip_per_hour).map(|rate| {
+            let burst = NonZeroU32::new(config.public_failures_per_ip_burst).unwrap_or(rate);
+            governor::RateLimiter::keyed(Quota::per_hour(rate).allow_burst(burst))
+        });
         Self {
             public_per_ip,
+            failures_per_ip,
+            failing: Mutex::new(HashMap::new()),
             public_per_tenant: per_minute(config.public_per_tenant_per_minute),
             secret_per_tenant: config.secret_per_tenant_per_minute.and_then(per_minute),
             config,
@@ -121,6 +150,38 @@ impl RateLimiter {
         check_tenant(self.secret_per_tenant.as_ref(), tenant)
     }
 
+    /// Refuses a public client from `ip` that has failed too many ceremonies at `tenant`
+    /// lately (see [`Self::record_failure`]). Spends nothing.
+    pub fn check_failures(&self, tenant: &str, ip: IpAddr) -> Result<(), RateLimited> {
+        let key = (tenant.to_owned(), client_key(ip));
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match failing.get(&key) {
+            Some(until) => {
+                let now = Instant::now();
+                if *until <= now {
+                    failing.remove(&key);
+                    return Ok(());
+                }
+                Err(retry_after(*until - now))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed public ceremony finish from `ip` at `tenant`; when the client's failure
+    /// bucket is empty, its requests are refused until one failure's worth has refilled.
+    pub fn record_failure(&self, tenant: &str, ip: IpAddr) {
+        let Some(limiter) = &self.failures_per_ip else {
+            return;
+        };
+        let key = (tenant.to_owned(), client_key(ip));
+        if let Err(not_until) = limiter.check_key(&key) {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+            failing.insert(key, Instant::now() + wait);
+        }
+    }
+
     /// Forgets the keys whose buckets are full again (indistinguishable from new ones) and
     /// releases the memory. Call it periodically, say every minute: without it, every
     /// address ever seen keeps an entry.
@@ -132,10 +193,25 @@ impl RateLimiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        if let Some(limiter) = &self.public_per_ip {
+        for limiter in [&self.public_per_ip, &self.failures_per_ip]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        let now = Instant::now();
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        failing.retain(|_, until| *until > now);
+        failing.shrink_to_fit();
+    }
+}
+
+/// The refusal for a wait of `wait`, rounded up to whole seconds, at least 1.
+fn retry_after(wait: Duration) -> RateLimited {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    RateLimited {
+        retry_after_secs: secs.max(1),
     }
 }
 
@@ -160,11 +236,7 @@ fn refusal<K: Clone + std::hash::Hash + Eq>(
     limiter: &DefaultKeyedRateLimiter<K>,
     not_until: &NotUntil<<governor::clock::DefaultClock as Clock>::Instant>,
 ) -> RateLimited {
-    let wait = not_until.wait_time_from(limiter.clock().now());
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    RateLimited {
-        retry_after_secs: secs.max(1),
-    }
+    retry_after(not_until.wait_time_from(limiter.clock().now()))
 }
 
 /// The key a client is limited by: its IPv4 address, or its IPv6 /64.
@@ -210,6 +282,7 @@ mod tests {
             public_per_ip_burst: burst,
             public_per_tenant_per_minute: 0,
             secret_per_tenant_per_minute: None,
+            ..RateLimitConfig::default()
         })
     }
 
@@ -284,6 +357,7 @@ mod tests {
             public_per_ip_burst: 1,
             public_per_tenant_per_minute: 2,
             secret_per_tenant_per_minute: None,
+            ..RateLimitConfig::default()
         });
         limiter.check_public("t", v4(1)).unwrap();
         for _ in 0..10 {
@@ -299,6 +373,7 @@ mod tests {
             public_per_ip_burst: 0,
             public_per_tenant_per_minute: 0,
             secret_per_tenant_per_minute: Some(0),
+            ..RateLimitConfig::default()
         });
         for _ in 0..10_000 {
             assert_eq!(limiter.check_public("t", v4(1)), Ok(()));
@@ -313,6 +388,7 @@ mod tests {
             public_per_ip_burst: 0,
             public_per_tenant_per_minute: 0,
             secret_per_tenant_per_minute: None,
+            ..RateLimitConfig::default()
         });
         for _ in 0..5 {
             limiter.check_public("t", v4(1)).unwrap();
@@ -349,6 +425,7 @@ mod tests {
             public_per_ip_burst: 1,
             public_per_tenant_per_minute: 6000,
             secret_per_tenant_per_minute: Some(100),
+            ..RateLimitConfig::default()
         });
         limiter.check_public("t", v4(1)).unwrap();
         limiter.check_secret("t").unwrap();
@@ -361,6 +438,44 @@ mod tests {
         assert!(limiter.check_public("t", v4(2)).is_err());
         let per_ip = limiter.public_per_ip.as_ref().unwrap();
         assert_eq!(per_ip.len(), 2);
+    }
+
+    #[test]
+    fn failures_are_throttled_per_client_and_tenant_and_refill() {
+        let limiter = RateLimiter::new(RateLimitConfig {
+            public_failures_per_ip_per_hour: 3_600,
+            public_failures_per_ip_burst: 2,
+            ..RateLimitConfig::default()
+        });
+        for _ in 0..2 {
+            assert_eq!(limiter.check_failures("t", v4(1)), Ok(()));
+            limiter.record_failure("t", v4(1));
+        }
+        assert_eq!(
+            limiter.check_failures("t", v4(1)),
+            Ok(()),
+            "the burst is two failures"
+        );
+        limiter.record_failure("t", v4(1));
+        let refused = limiter.check_failures("t", v4(1)).unwrap_err();
+        assert_eq!(
+            refused.retry_after_secs, 1,
+            "one failure refills in a second"
+        );
+        assert_eq!(limiter.check_failures("t", v4(2)), Ok(()), "another client");
+        assert_eq!(limiter.check_failures("u", v4(1)), Ok(()), "another tenant");
+    }
+
+    #[test]
+    fn zero_failures_per_hour_turns_the_throttle_off() {
+        let limiter = RateLimiter::new(RateLimitConfig {
+            public_failures_per_ip_per_hour: 0,
+            ..RateLimitConfig::default()
+        });
+        for _ in 0..100 {
+            limiter.record_failure("t", v4(1));
+        }
+        assert_eq!(limiter.check_failures("t", v4(1)), Ok(()));
     }
 
     #[test]

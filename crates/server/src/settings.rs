@@ -18,6 +18,11 @@ pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 30_000..=600_000;
 /// The shortest and longest result-token lifetimes, in seconds.
 pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
 
+/// How many credentials a user may hold unless the tenant says otherwise.
+pub const DEFAULT_MAX_CREDENTIALS_PER_USER: u32 = 50;
+/// The range a tenant may set `max_credentials_per_user` in.
+pub const MAX_CREDENTIALS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
+
 /// The compatibility dialects a tenant can turn on in `compat`.
 pub const COMPAT_DIALECTS: &[&str] = &["streambird", "mailcheap", "flashback", "jitsudo"];
 
@@ -57,9 +62,15 @@ pub struct TenantSettings {
     pub token_algorithm: SigningAlgorithm,
     /// How long a result token is valid, in seconds.
     pub token_ttl_secs: u32,
-    /// Consecutive failed ceremonies after which a user is refused (`rate_limited`) until
-    /// an operator resets them; NIST SP 800-63B allows at most 100.
-    pub max_failed_attempts: u32,
+    /// No longer used, and accepted only so that settings written by earlier versions still
+    /// load. Failed passkey ceremonies never lock a user (a stranger could lock anyone out);
+    /// failures are throttled per client address (`[rate_limits]`), and wrong backup codes
+    /// per user with growing delays that expire (docs/security.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_failed_attempts: Option<u32>,
+    /// The most credentials one user may hold; a registration past it answers 409
+    /// `credential_limit`. It bounds what a sign-in begin lists (`allowCredentials`).
+    pub max_credentials_per_user: u32,
     /// The publishable key the demo page uses (public by design), if the demo is on.
     pub demo_publishable_key: Option<String>,
     /// Whether every user must keep a second factor: a user cannot delete their last
@@ -94,7 +105,8 @@ impl Default for TenantSettings {
             open_signup: false,
             token_algorithm: SigningAlgorithm::Es256,
             token_ttl_secs: 300,
-            max_failed_attempts: 100,
+            max_failed_attempts: None,
+            max_credentials_per_user: DEFAULT_MAX_CREDENTIALS_PER_USER,
             demo_publishable_key: None,
             require_mfa: false,
             fido_conformance: false,
@@ -175,9 +187,9 @@ impl TenantSettings {
         if !TOKEN_TTL_RANGE_SECS.contains(&self.token_ttl_secs) {
             return Err(SettingsError::Invalid("token_ttl_secs must be 30 to 3600"));
         }
-        if !(1..=100).contains(&self.max_failed_attempts) {
+        if !MAX_CREDENTIALS_RANGE.contains(&self.max_credentials_per_user) {
             return Err(SettingsError::Invalid(
-                "max_failed_attempts must be 1 to 100",
+                "max_credentials_per_user must be 1 to 1000",
             ));
         }
         if self.algorithms.is_empty() {
@@ -301,7 +313,8 @@ mod tests {
             json!({"token_ttl_secs": 86400}),
             json!({"algorithms": []}),
             json!({"algorithms": [-9999]}),
-            json!({"max_failed_attempts": 1000}),
+            json!({"max_credentials_per_user": 0}),
+            json!({"max_credentials_per_user": 100000}),
             json!({"attestation_policy": {"allow_none": false}}),
             json!({"compat": ["stytch"]}),
             json!({"jitsudo_methods": ["totp"]}),
@@ -311,6 +324,15 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn settings_of_earlier_versions_still_load() {
+        let old = TenantSettings::from_map(&map(json!({"max_failed_attempts": 100}))).unwrap();
+        assert_eq!(old.max_failed_attempts, Some(100));
+        assert!(!TenantSettings::default()
+            .to_map()
+            .contains_key("max_failed_attempts"));
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub async fn run(args: SeedArgs, config: &Config, out: &mut impl Write) -> Resul
                     display_name: user_id.clone(),
                     created_at: now,
                     failed_attempts: 0,
+                    last_failed_at: None,
                 },
                 credential: Credential {
                     id: random_bytes::<32>(&rng)
@@ -80,6 +81,7 @@ pub async fn run(args: SeedArgs, config: &Config, out: &mut impl Write) -> Resul
                     created_at: now,
                     last_used_at: None,
                 },
+                max_credentials: None,
             });
         }
         store

@@ -275,6 +275,7 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
         let restore = NewRegistration {
             user: caller.user.clone(),
             credential,
+            max_credentials: None,
         };
         match state.store.insert_registration(tenant, &restore).await {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
@@ -571,8 +572,8 @@ pub struct BackupCodeVerified {
 }
 
 /// Uses one of the caller's backup codes (single use). A wrong code counts against the user's
-/// failure budget, shared with failed passkey ceremonies; once it is spent, 429 `rate_limited`
-/// until a success or an operator reset (`passkeyd tenant reset-user`).
+/// throttle: after the n-th wrong code in a row the next waits 2^(n-1) s, at most 15 min, and
+/// answers 429 `rate_limited` with `Retry-After` until then.
 #[utoipa::path(post, path = "/me/mfa/backup-codes/verify", tag = "me",
     request_body = BackupCodeVerify,
     security(("user_token" = [])),
@@ -585,18 +586,7 @@ pub async fn verify_code(
     ApiJson(body): ApiJson<BackupCodeVerify>,
 ) -> Result<Json<BackupCodeVerified>, ApiError> {
     let audit = audit(&caller, "backup_code.verify", ip, request_id);
-    let result = async {
-        let settings = settings(&caller)?;
-        backup_codes::verify(
-            &state,
-            &caller.tenant.id,
-            &caller.user,
-            &settings,
-            &body.code,
-        )
-        .await
-    }
-    .await;
+    let result = backup_codes::verify(&state, &caller.tenant.id, &caller.user, &body.code).await;
     let remaining = finish(&state, audit, result).await?;
     Ok(Json(BackupCodeVerified {
         verified: true,

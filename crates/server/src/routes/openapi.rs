@@ -568,8 +568,19 @@ fn api_codes() -> Vec<CodeRow> {
         ),
         CodeRow::of(
             &ApiError::Conflict("user_exists", message),
-            "Open sign-up with the name of an existing user, or another request created the \
-             user meanwhile.",
+            "Open sign-up with the name of an existing user (answered at the finish, after a \
+             valid attestation, so a begin does not tell who has an account), or another \
+             request created the user meanwhile.",
+        ),
+        CodeRow::of(
+            &ApiError::Conflict("credential_limit", message),
+            "The user holds the tenant's `max_credentials_per_user` credentials (50 unless \
+             set); delete one before registering another.",
+        ),
+        CodeRow::of(
+            &ApiError::BadRequest("session_caller_mismatch", message),
+            "The ceremony was begun by another kind of caller (the secret key, a publishable \
+             key, a user token, a dialect) than the one finishing it; the session is used up.",
         ),
         CodeRow::of(
             &ApiError::Conflict("no_credentials", message),
@@ -596,8 +607,9 @@ fn api_codes() -> Vec<CodeRow> {
             &ApiError::RateLimited {
                 retry_after_secs: 1,
             },
-            "Too many requests, or too many failed ceremonies for the user; `Retry-After` \
-             gives the seconds to wait.",
+            "Too many requests, too many failed ceremonies from this client address, or a \
+             wrong backup code too soon after the last; `Retry-After` gives the seconds to \
+             wait.",
         ),
         CodeRow::of(
             &ApiError::internal(std::fmt::Error),

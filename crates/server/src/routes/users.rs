@@ -167,6 +167,7 @@ async fn find_or_create(
         display_name: display_name.unwrap_or_else(|| name.clone()),
         name,
         failed_attempts: 0,
+        last_failed_at: None,
         created_at: state.clock.now().0,
     };
     match state.store.insert_user_if_absent(&tenant.id, &user).await {

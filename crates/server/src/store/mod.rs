@@ -119,6 +119,8 @@ pub struct User {
     pub display_name: String,
     /// Consecutive failed ceremonies (reset by a success).
     pub failed_attempts: u32,
+    /// When the last of those failures came (Unix seconds), if any.
+    pub last_failed_at: Option<i64>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -257,6 +259,8 @@ pub struct NewRegistration {
     pub user: User,
     /// The credential; `Conflict("credential_exists")` if its ID is registered in the tenant.
     pub credential: Credential,
+    /// The most credentials the user may hold with this one; `None`: no limit (bulk loads).
+    pub max_credentials: Option<u32>,
 }
 
 /// Why a store operation failed.
@@ -396,7 +400,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Credential, StoreError>;
 
     /// Stores a verified registration in one transaction (see [`NewRegistration`]) and resets
-    /// the user's failure count.
+    /// the user's failure count; `Conflict("credential_limit")` when the user already holds
+    /// [`NewRegistration::max_credentials`] credentials (counted in the same transaction, so
+    /// concurrent registrations cannot pass the limit together).
     async fn insert_registration(
         &self,
         tenant: &TenantId,
@@ -436,8 +442,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         credential_id: &[u8],
     ) -> Result<(), StoreError>;
 
-    /// Counts a failed ceremony against a user; returns the new count.
-    async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError>;
+    /// Counts a wrong backup code against a user, at `at`; returns the new count of
+    /// consecutive failures.
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        at: i64,
+    ) -> Result<u32, StoreError>;
 
     /// Stores a begun ceremony.
     async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError>;

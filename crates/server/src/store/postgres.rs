@@ -523,14 +523,20 @@ impl Store for PostgresStore {
         found(done.rows_affected())
     }
 
-    async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError> {
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        at: i64,
+    ) -> Result<u32, StoreError> {
         // One statement: concurrent failures each add one.
         let count: Option<(i64,)> = sqlx::query_as(
-            "UPDATE users SET failed_attempts = failed_attempts + 1 \
+            "UPDATE users SET failed_attempts = failed_attempts + 1, last_failed_at = $3 \
              WHERE tenant_id = $1 AND id = $2 RETURNING failed_attempts",
         )
         .bind(tenant.as_str())
         .bind(user_id)
+        .bind(at)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
@@ -894,8 +900,10 @@ async fn register_in(
     .execute(&mut *conn)
     .await
     .map_err(|e| write_error(e, "user_name_taken"))?;
+    // FOR UPDATE: registrations of one user take turns from here, so the credential count
+    // below cannot be passed by two at once.
     let (handle,): (Vec<u8>,) =
-        sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2")
+        sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
             .bind(tenant.as_str())
             .bind(&user.id)
             .fetch_one(&mut *conn)
@@ -903,6 +911,19 @@ async fn register_in(
             .map_err(backend)?;
     if handle != user.user_handle {
         return Err(StoreError::Conflict("user_changed"));
+    }
+    if let Some(max) = registration.max_credentials {
+        let (held,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM credentials WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(&user.id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+        if held >= i64::from(max) {
+            return Err(StoreError::Conflict("credential_limit"));
+        }
     }
     let sql = format!(
         "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) VALUES \

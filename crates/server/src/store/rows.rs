@@ -73,6 +73,7 @@ pub(super) struct UserRow {
     name: String,
     display_name: String,
     failed_attempts: i64,
+    last_failed_at: Option<i64>,
     created_at: i64,
 }
 
@@ -84,6 +85,7 @@ impl From<UserRow> for User {
             name: row.name,
             display_name: row.display_name,
             failed_attempts: u32::try_from(row.failed_attempts).unwrap_or(u32::MAX),
+            last_failed_at: row.last_failed_at,
             created_at: row.created_at,
         }
     }
@@ -241,7 +243,7 @@ pub(super) const TENANT_COLUMNS: &str = "id, name, rp_id, rp_name, origins, sett
 pub(super) const API_KEY_COLUMNS: &str =
     "id, tenant_id, kind, prefix, key_hash, label, created_at, revoked_at";
 pub(super) const USER_COLUMNS: &str =
-    "id, user_handle, name, display_name, failed_attempts, created_at";
+    "id, user_handle, name, display_name, failed_attempts, last_failed_at, created_at";
 pub(super) const CREDENTIAL_COLUMNS: &str =
     "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
      backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \

@@ -484,7 +484,12 @@ impl Store for SqliteStore {
         found(done.rows_affected())
     }
 
-    async fn record_failure(&self, tenant: &TenantId, user_id: &str) -> Result<u32, StoreError> {
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        at: i64,
+    ) -> Result<u32, StoreError> {
         let tenant = tenant.as_str().to_owned();
         let user_id = user_id.to_owned();
         let count: Option<(i64,)> = self
@@ -492,9 +497,11 @@ impl Store for SqliteStore {
             .write(move |conn: &mut SqliteConnection| {
                 Box::pin(async move {
                     sqlx::query_as(
-                        "UPDATE users SET failed_attempts = failed_attempts + 1 \
-                         WHERE tenant_id = ? AND id = ? RETURNING failed_attempts",
+                        "UPDATE users SET failed_attempts = failed_attempts + 1, \
+                         last_failed_at = ? WHERE tenant_id = ? AND id = ? \
+                         RETURNING failed_attempts",
                     )
+                    .bind(at)
                     .bind(tenant)
                     .bind(user_id)
                     .fetch_optional(conn)
@@ -934,6 +941,19 @@ async fn register_in(
             .map_err(backend)?;
     if handle != user.user_handle {
         return Err(StoreError::Conflict("user_changed"));
+    }
+    if let Some(max) = registration.max_credentials {
+        // The transaction holds the write lock: no other registration counts meanwhile.
+        let (held,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM credentials WHERE tenant_id = ? AND user_id = ?")
+                .bind(tenant.as_str())
+                .bind(&user.id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+        if held >= i64::from(max) {
+            return Err(StoreError::Conflict("credential_limit"));
+        }
     }
     let sql = format!(
         "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \

@@ -360,19 +360,64 @@ async fn open_sign_up_cannot_add_a_passkey_to_an_existing_account() {
     let before = ok(get_with(&server, &sk, &path).await).await;
     let user_before = ok(get_with(&server, &sk, &format!("/users/{alice_id}")).await).await;
 
-    let taken = error_body(
+    // The begin answers a taken name as a free one (a fresh user handle, nothing excluded), so
+    // it does not tell who has an account; the finish, after a valid attestation, refuses.
+    let (taken_session, taken) = browser_begin(
+        &server,
+        &pk,
+        ORIGIN,
+        "/webauthn/registration/request",
+        json!({ "userName": "alice" }),
+    )
+    .await;
+    let (_, free) = browser_begin(
+        &server,
+        &pk,
+        ORIGIN,
+        "/webauthn/registration/request",
+        json!({ "userName": "nobody-has-this-name" }),
+    )
+    .await;
+    assert_eq!(taken["excludeCredentials"], free["excludeCredentials"]);
+    assert_eq!(
+        taken["user"]["id"].as_str().unwrap().len(),
+        free["user"]["id"].as_str().unwrap().len()
+    );
+    let alice_handle = server
+        .state
+        .store
+        .user(&TenantId::default_tenant(), alice_id)
+        .await
+        .unwrap()
+        .user_handle;
+    assert_ne!(
+        taken["user"]["id"],
+        passkeyd_webauthn::json::base64url_encode(&alice_handle)
+    );
+    let intruder = new_credential(&taken);
+    let response = intruder
+        .register(&challenge(&taken), ORIGIN)
+        .build()
+        .to_json();
+    let refused = error_body(
         browser_post(
             &server,
             &pk,
             ORIGIN,
-            "/webauthn/registration/request",
-            &json!({ "userName": "alice" }),
+            "/webauthn/registration/response",
+            &json!({ "session": taken_session, "publicKeyCredential": response }),
         )
         .await,
         409,
     )
     .await;
-    assert_eq!(taken["code"], "user_exists");
+    assert_eq!(refused["code"], "user_exists");
+    assert!(server
+        .state
+        .store
+        .credential(&TenantId::default_tenant(), &intruder.id)
+        .await
+        .is_err());
     // Naming the account by its ID is not allowed at open sign-up either.
     let by_id = error_body(
         browser_post(

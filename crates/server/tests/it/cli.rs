@@ -394,10 +394,10 @@ async fn tenant_rotate_keys_and_reset_user() {
     let store = server.state.store.clone();
     let tenant = passkeyd::tenant::TenantId::default_tenant();
 
-    // reset-user lifts a lock.
+    // reset-user lifts the backup-code throttle.
     register_user(&server, "alice").await;
     for _ in 0..3 {
-        store.record_failure(&tenant, "alice").await.unwrap();
+        store.record_failure(&tenant, "alice", 1).await.unwrap();
     }
     let reset = json_lines(&ok(&run(&[
         "tenant",

@@ -397,7 +397,17 @@ async fn permitting_notices_are_in_successful_answers() {
         json!(["Signed in under Acme's passkey policy."])
     );
 
-    // Without user verification no permit matches: Cedar's default deny, with no notice.
+    // Without user verification no permit matches: Cedar's default deny, with no notice. (A
+    // tenant that discourages verification at sign-in, else the credential, registered with
+    // it, must verify again before any policy is asked: SECURITY.md case 32.)
+    crate::ceremonies::set_settings(
+        &server,
+        &passkeyd::settings::TenantSettings {
+            user_verification: passkeyd_webauthn::json::UserVerificationRequirement::Discouraged,
+            ..Default::default()
+        },
+    )
+    .await;
     let key = server.key.expose().to_owned();
     let (session, options) =
         crate::ceremonies::begin_authentication(&server, &key, json!({})).await;

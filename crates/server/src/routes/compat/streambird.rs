@@ -149,6 +149,7 @@ pub async fn create_user(
         name,
         display_name,
         failed_attempts: 0,
+        last_failed_at: None,
         created_at: state.clock.now().0,
     };
     match state

@@ -142,6 +142,7 @@ fn user(id: &str, handle: u8) -> User {
         name: format!("{id}@example.com"),
         display_name: format!("User {id}"),
         failed_attempts: 0,
+        last_failed_at: None,
         created_at: NOW,
     }
 }
@@ -168,7 +169,11 @@ fn credential(id: &[u8], user_id: &str, created_at: i64) -> Credential {
 }
 
 fn registration(user: User, credential: Credential) -> NewRegistration {
-    NewRegistration { user, credential }
+    NewRegistration {
+        user,
+        credential,
+        max_credentials: None,
+    }
 }
 
 fn session(byte: u8, expires_at: i64) -> Session {
@@ -441,7 +446,7 @@ async fn concurrent_counters_and_redemptions_are_atomic() {
         .unwrap();
     let mut counts = race(&stores, 8, |store, _| {
         let t = t.clone();
-        async move { store.record_failure(&t, "u1").await.unwrap() }
+        async move { store.record_failure(&t, "u1", 1).await.unwrap() }
     })
     .await;
     counts.sort_unstable();
@@ -742,10 +747,10 @@ async fn round_trip_of_every_method() {
     assert_not_found(store.credential(&b, b"c1").await);
 
     // Failures count up, and a new registration resets them.
-    assert_eq!(store.record_failure(&a, "u1").await.unwrap(), 1);
-    assert_eq!(store.record_failure(&a, "u1").await.unwrap(), 2);
-    assert_not_found(store.record_failure(&b, "u1").await);
-    assert_not_found(store.record_failure(&a, "nobody").await);
+    assert_eq!(store.record_failure(&a, "u1", 1).await.unwrap(), 1);
+    assert_eq!(store.record_failure(&a, "u1", 1).await.unwrap(), 2);
+    assert_not_found(store.record_failure(&b, "u1", 1).await);
+    assert_not_found(store.record_failure(&a, "nobody", 1).await);
     let c0 = credential(b"c0", "u1", NOW + 10);
     store
         .insert_registration(&a, &registration(u1.clone(), c0.clone()))
@@ -759,7 +764,7 @@ async fn round_trip_of_every_method() {
     assert!(store.credentials(&b, "u1").await.unwrap().is_empty());
 
     // Assertions: a compare-and-set that also resets failures.
-    assert_eq!(store.record_failure(&a, "u1").await.unwrap(), 1);
+    assert_eq!(store.record_failure(&a, "u1", 1).await.unwrap(), 1);
     store
         .record_credential_use(&a, b"c1", &credential_use(5, 6, NOW + 20))
         .await
