@@ -364,6 +364,7 @@ pub async fn begin_registration(
     registrant: Registrant,
     overrides: RegistrationOverrides,
 ) -> Result<Begun<CreationOptionsJson>, ApiError> {
+    check_failure_throttle(state, ctx)?;
     let settings = &ctx.settings;
     let mut registrant = registrant;
     if let Some(name) = &registrant.user_name {
@@ -884,6 +885,7 @@ pub async fn begin_authentication(
     hint: SignInHint,
     overrides: AuthenticationOverrides,
 ) -> Result<Begun<RequestOptionsJson>, ApiError> {
+    check_failure_throttle(state, ctx)?;
     let tenant = &ctx.tenant.id;
     let found = match &hint {
         SignInHint::None => None,

@@ -44,9 +44,10 @@ pub struct RateLimitConfig {
     pub secret_per_tenant_per_minute: Option<u32>,
     /// Failed public ceremony finishes per hour from one client IP (an IPv6 /64) to one
     /// tenant, after a burst of [`Self::public_failures_per_ip_burst`]; past it the client's
-    /// begins and finishes answer 429 until the bucket refills.
+    /// ceremony begins and finishes answer 429 until the bucket refills. 0: no limit.
     pub public_failures_per_ip_per_hour: u32,
-    /// How many failures one client IP may have at once before the hourly rate applies.
+    /// How many failures in a row one client IP may have before the hourly rate applies: the
+    /// failure after them makes the client wait.
     pub public_failures_per_ip_burst: u32,
 }
 

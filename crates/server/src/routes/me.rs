@@ -129,6 +129,7 @@ pub async fn list(
             .iter()
             .map(|c| CredentialView::new(&state, c))
             .collect(),
+        next_cursor: None,
     }))
 }
 

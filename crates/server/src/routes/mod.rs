@@ -20,6 +20,7 @@ pub mod demo;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod paging;
 pub mod registration;
 pub mod tenants;
 pub mod tokens;

@@ -1,7 +1,7 @@
 //! `GET/DELETE /users/{userId}`, `GET /users/{userId}/credentials` and
 //! `POST /users/{userId}/tokens` (secret key).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::credentials::CredentialView;
+use super::paging::{page, PageQuery};
 use super::{rfc3339, ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::SecretCaller;
@@ -63,6 +64,9 @@ pub struct UserView {
 pub struct CredentialList {
     /// Oldest first.
     pub credentials: Vec<CredentialView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One user.
@@ -120,22 +124,25 @@ pub async fn remove(
 
 /// A user's credentials.
 #[utoipa::path(get, path = "/users/{userId}/credentials", tag = "users",
-    params(("userId" = String, Path, description = "The app's user ID")),
+    params(("userId" = String, Path, description = "The app's user ID"), PageQuery),
     security(("api_key" = [])),
     responses((status = 200, body = CredentialList), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn credentials(
     SecretCaller(caller): SecretCaller,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<CredentialList>, ApiError> {
     let tenant = &caller.tenant;
     let user = state.store.user(&tenant.id, user_path(&user_id)?).await?;
     let credentials = state.store.credentials(&tenant.id, &user.id).await?;
+    let (credentials, next_cursor) = page(credentials, &query, |c| c.id.clone())?;
     Ok(Json(CredentialList {
         credentials: credentials
             .iter()
             .map(|c| CredentialView::new(&state, c))
             .collect(),
+        next_cursor,
     }))
 }
 

@@ -128,12 +128,23 @@ impl Server {
     /// database is SQLite in `dir`, or, when `PASSKEYD_TEST_DATABASE_URL` names a PostgreSQL
     /// server, a database of its own there (the same one for every server started on `dir`).
     pub(crate) async fn start_with_key(dir: &Path, key: ApiKeySecret) -> Self {
+        Self::start_configured(dir, key, |_| {}).await
+    }
+
+    /// [`Server::start_with_key`], with the configuration changed by `configure` first (as a
+    /// configuration file would).
+    pub(crate) async fn start_configured(
+        dir: &Path,
+        key: ApiKeySecret,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut env = vec![("PASSKEYD_BOOTSTRAP_API_KEY", key.expose().to_owned())];
         if let Some(url) = database_for(dir).await {
             env.push(("PASSKEYD_DATABASE_URL", url));
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let config = config(dir, &env);
+        let mut config = config(dir, &env);
+        configure(&mut config);
         let store = store::open(&config).await.unwrap();
         bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1_700_000_000)
             .await
