@@ -1174,6 +1174,21 @@ async fn hostile_responses_are_refused_with_exact_codes_and_change_nothing() {
                     .to_json()
             }),
         ),
+        (
+            expect(
+                "A: user verification dropped by a credential registered with it (case 32)",
+                400,
+                "user_verification_required",
+            ),
+            json!({}),
+            Box::new(|ch: &[u8]| {
+                a.assert(ch, ORIGIN)
+                    .sign_count(100)
+                    .user_verified(false)
+                    .build()
+                    .to_json()
+            }),
+        ),
     ];
     for (expect, begin, assertion) in &authentication_cases {
         let (session, options) = begin_authentication(&server, &key, begin.clone()).await;
@@ -1186,6 +1201,69 @@ async fn hostile_responses_are_refused_with_exact_codes_and_change_nothing() {
             expect.case
         );
     }
+    // A public caller: a forged signature on a named user's real credential answers what an
+    // unknown name answers (the review's enumeration case), and a ceremony begun with the
+    // secret key is not finished with the publishable key (the review's cross-caller case).
+    let public = server
+        .state
+        .demo_publishable_key
+        .as_deref()
+        .unwrap()
+        .to_owned();
+    let public_post = |path: &'static str, body: Value| {
+        let (server, public) = (&server, public.clone());
+        async move {
+            server
+                .client
+                .post(server.url(path))
+                .header("x-api-key", public)
+                .header("origin", ORIGIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let begun = ok(public_post(
+        "/webauthn/authentication/request",
+        json!({ "userId": alice_id }),
+    )
+    .await)
+    .await;
+    let options = &begun["publicKeyCredentialRequestOptions"];
+    let forged = alice
+        .assert(&challenge(options), ORIGIN)
+        .sign_count(100)
+        .sign_with(&other_key)
+        .build()
+        .to_json();
+    let code = envelope(
+        public_post(
+            "/webauthn/authentication/response",
+            json!({ "session": begun["session"], "publicKeyCredential": forged }),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(code, "credential_not_allowed");
+    let (session, options) = begin_authentication(&server, &key, json!({})).await;
+    let crossed = alice
+        .assert(&challenge(&options), ORIGIN)
+        .sign_count(100)
+        .build()
+        .to_json();
+    let code = envelope(
+        public_post(
+            "/webauthn/authentication/response",
+            json!({ "session": session, "publicKeyCredential": crossed }),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(code, "session_caller_mismatch");
+
     // A replay of the successful finish itself (case 43).
     let code = envelope(
         finish_authentication(&server, &key, &used_session, used.clone()).await,

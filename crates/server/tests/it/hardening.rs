@@ -522,7 +522,7 @@ async fn user_verification_cannot_be_dropped_at_sign_in() {
     let server = Server::start(&dir).await;
     let key = server.key.expose().to_owned();
     // Registered with UV under the default (preferred) policy: a sign-in without UV is
-    // refused (SECURITY.md case 32)...
+    // refused (docs/security.md, "User verification")...
     let (credential, _) = register(&server, "erin@example.com").await;
     let (session, options) = begin_authentication(&server, &key, json!({})).await;
     let assertion = credential

@@ -399,7 +399,7 @@ async fn permitting_notices_are_in_successful_answers() {
 
     // Without user verification no permit matches: Cedar's default deny, with no notice. (A
     // tenant that discourages verification at sign-in, else the credential, registered with
-    // it, must verify again before any policy is asked: SECURITY.md case 32.)
+    // it, must verify again before any policy is asked: docs/security.md.)
     crate::ceremonies::set_settings(
         &server,
         &passkeyd::settings::TenantSettings {
