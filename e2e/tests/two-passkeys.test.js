@@ -46,14 +46,21 @@ test("two passkeys for one user; the deleted one is refused, the other still sig
     assert.equal((await authenticatorCredentials(cdp, second)).length, 0);
 
     // Open sign-up cannot add a passkey to an existing account: the page says so, and nothing
-    // is created on either authenticator or in passkeyd.
+    // is created in passkeyd. The begin does not tell that the name is taken (a stranger must
+    // not learn who has an account), so the authenticator made a credential that passkeyd
+    // refused at the finish; it is removed from the authenticator as a user would.
     await setPresence(cdp, first, false);
     await setPresence(cdp, second, true);
     const refused = await register(page, "bob");
     assert.equal(refused.state, "error");
     assert.match(refused.text, /^Error: .+ \(user_exists\)$/);
-    assert.equal((await authenticatorCredentials(cdp, second)).length, 0);
     assert.equal((await userOf(server, registered.userId)).credentialCount, 1);
+    const orphans = await authenticatorCredentials(cdp, second);
+    assert.equal(orphans.length, 1);
+    await cdp.send("WebAuthn.removeCredential", {
+      authenticatorId: second,
+      credentialId: orphans[0].credentialId,
+    });
 
     // The app's backend adds the second passkey with the secret key (the backend-mediated flow);
     // the browser part runs in the page. The first credential is excluded.

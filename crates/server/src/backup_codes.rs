@@ -11,9 +11,10 @@
 //! presented code's hash with every unused one in constant time, then marks it used with a
 //! conditional update, so a code succeeds once even under concurrent use.
 //!
-//! Wrong codes are throttled per user (NIST SP 800-63B 5.2.2): after the n-th consecutive wrong
-//! code the next attempt waits [`throttle_delay`]`(n)`, one second doubling up to fifteen
-//! minutes, and the wait expires by itself: no lock that needs an operator. Only a holder of
+//! Wrong codes are throttled per user (NIST SP 800-63B 5.2.2): after [`FREE_FAILURES`] wrong
+//! codes in a row (typos), each further one makes the next attempt wait [`throttle_delay`]:
+//! one second, doubling up to fifteen minutes. The wait expires by itself: no lock that needs
+//! an operator. Only a holder of
 //! the user's token can present a code, so a stranger cannot spend this budget; failed passkey
 //! ceremonies never count against it.
 
@@ -35,6 +36,8 @@ pub const MAX_INPUT_LEN: usize = 64;
 
 /// Crockford's base32 alphabet: no `I`, `L`, `O` or `U`.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Wrong codes in a row that cost no wait: a typo, retyped at once, is not an attack.
+pub const FREE_FAILURES: u32 = 3;
 /// The longest wait between two attempts of a user who keeps presenting wrong codes.
 pub const MAX_THROTTLE_SECS: u64 = 15 * 60;
 
@@ -158,13 +161,13 @@ pub async fn issue_first_set(
     Ok((codes, held))
 }
 
-/// How long a user waits after `failures` consecutive wrong codes: nothing before the first,
-/// then 1 s, doubling with each failure, at most [`MAX_THROTTLE_SECS`].
+/// How long a user waits after `failures` consecutive wrong codes: nothing for the first
+/// [`FREE_FAILURES`], then 1 s, doubling with each failure, at most [`MAX_THROTTLE_SECS`].
 pub fn throttle_delay(failures: u32) -> u64 {
-    match failures {
-        0 => 0,
-        n => 1_u64
-            .checked_shl(n - 1)
+    match failures.checked_sub(FREE_FAILURES + 1) {
+        None => 0,
+        Some(doublings) => 1_u64
+            .checked_shl(doublings)
             .map_or(MAX_THROTTLE_SECS, |d| d.min(MAX_THROTTLE_SECS)),
     }
 }
@@ -237,10 +240,10 @@ mod tests {
 
     #[test]
     fn wrong_codes_wait_one_second_doubling_to_fifteen_minutes() {
-        let delays: Vec<u64> = (0..14).map(throttle_delay).collect();
+        let delays: Vec<u64> = (0..17).map(throttle_delay).collect();
         assert_eq!(
             delays,
-            [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
+            [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
         );
         assert_eq!(throttle_delay(u32::MAX), MAX_THROTTLE_SECS);
         let user = |failures, last| User {
@@ -253,9 +256,10 @@ mod tests {
             created_at: 0,
         };
         assert_eq!(wait_secs(&user(0, None), 100), 0);
-        assert_eq!(wait_secs(&user(5, Some(100)), 100), 16);
-        assert_eq!(wait_secs(&user(5, Some(100)), 110), 6);
-        assert_eq!(wait_secs(&user(5, Some(100)), 116), 0, "the wait expires");
+        assert_eq!(wait_secs(&user(3, Some(100)), 100), 0, "typos are free");
+        assert_eq!(wait_secs(&user(8, Some(100)), 100), 16);
+        assert_eq!(wait_secs(&user(8, Some(100)), 110), 6);
+        assert_eq!(wait_secs(&user(8, Some(100)), 116), 0, "the wait expires");
         assert_eq!(wait_secs(&user(40, Some(100)), 100), 900);
     }
 

@@ -573,8 +573,8 @@ pub struct BackupCodeVerified {
 }
 
 /// Uses one of the caller's backup codes (single use). A wrong code counts against the user's
-/// throttle: after the n-th wrong code in a row the next waits 2^(n-1) s, at most 15 min, and
-/// answers 429 `rate_limited` with `Retry-After` until then.
+/// throttle: after three wrong codes in a row, each further one makes the next attempt wait 1 s,
+/// doubling, at most 15 min; until then it answers 429 `rate_limited` with `Retry-After`.
 #[utoipa::path(post, path = "/me/mfa/backup-codes/verify", tag = "me",
     request_body = BackupCodeVerify,
     security(("user_token" = [])),
