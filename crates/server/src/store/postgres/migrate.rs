@@ -15,7 +15,7 @@ use crate::store::OpenError;
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The embedded schema migrations.
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Why one attempt to migrate failed.
 enum Attempt {

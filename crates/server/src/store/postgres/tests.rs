@@ -307,7 +307,12 @@ async fn migrations_run_concurrently_and_twice_are_a_no_op() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true), (2, true), (3, true)]);
+    let embedded: Vec<(i64, bool)> = super::migrate::MIGRATOR
+        .iter()
+        .map(|m| (m.version, true))
+        .collect();
+    assert!(!embedded.is_empty());
+    assert_eq!(applied, embedded);
     again.insert_tenant(&tenant("a")).await.unwrap();
     assert_eq!(stores[0].count_tenants().await.unwrap(), 1);
     conn.close().await.unwrap();
