@@ -388,11 +388,14 @@ pub async fn jwks(state: &AppState, tenant: &Tenant) -> Result<serde_json::Value
     ))
 }
 
-/// Verifies a result token for `tenant` and redeems it: a second redemption fails.
+/// Verifies a token of `purpose` for `tenant` and redeems it: a second redemption fails. A
+/// token of another purpose is `token_invalid` and is not redeemed, so a user token or an MFA
+/// challenge never passes for a sign-in result.
 pub async fn redeem(
     state: &AppState,
     tenant: &Tenant,
     token: &str,
+    purpose: Purpose,
 ) -> Result<ResultClaims, ApiError> {
     let keys = state.store.signing_keys(&tenant.id).await?;
     let now = state.clock.now().0;
@@ -401,6 +404,12 @@ pub async fn redeem(
         TokenError::Key(_) => ApiError::internal(e),
         _ => ApiError::Token("token_invalid", "the token is not valid for this tenant"),
     })?;
+    if claims.purpose != purpose.as_str() {
+        return Err(ApiError::Token(
+            "token_invalid",
+            "the token is not valid for this tenant and purpose",
+        ));
+    }
     match state
         .store
         .redeem_token(&tenant.id, &claims.jti, claims.exp)
