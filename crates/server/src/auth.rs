@@ -275,6 +275,11 @@ pub(crate) async fn token_caller(
         Err(StoreError::NotFound) => return Err(bad_user_token()),
         Err(e) => return Err(BearerRejection(ApiError::internal(e))),
     };
+    // And stays dead when the app creates the same user ID again: the new row has a new
+    // random user handle, which the token's binding does not match.
+    if !token_keys::bound_to(state, &tenant, &user, &claims) {
+        return Err(bad_user_token());
+    }
     Ok(UserCaller {
         tenant,
         user,

@@ -748,7 +748,7 @@ async fn finish_registration_inner(
         state,
         ctx,
         token_keys::Purpose::Registration,
-        &user.id,
+        &user,
         Some(&credential.id),
         user_verified,
     )
@@ -1093,7 +1093,7 @@ async fn finish_authentication_inner(
         state,
         ctx,
         token_keys::Purpose::Authentication,
-        &user.id,
+        &user,
         Some(&credential.id),
         user_verified,
     )

@@ -18,6 +18,10 @@ pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 30_000..=600_000;
 /// The shortest and longest result-token lifetimes, in seconds.
 pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
 
+/// The caps a tenant may give user tokens (`user_token_max_ttl_secs`), in seconds: a minute to
+/// a day.
+pub const USER_TOKEN_MAX_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 60..=86_400;
+
 /// The compatibility dialects a tenant can turn on in `compat`.
 pub const COMPAT_DIALECTS: &[&str] = &["streambird", "mailcheap", "flashback", "jitsudo"];
 
@@ -76,6 +80,12 @@ pub struct TenantSettings {
     /// The Jitsudo MFA methods this tenant enables ([`JITSUDO_METHODS`], both by default); the
     /// others answer 501 `not_implemented`.
     pub jitsudo_methods: Vec<String>,
+    // The token hardening settings (docs/security.md), kept together.
+    /// The longest lifetime of a user token (`POST /users/{userId}/tokens`), in seconds
+    /// ([`USER_TOKEN_MAX_TTL_RANGE_SECS`], default 3600): a longer `ttlSeconds` is refused (400).
+    /// With `token_ttl_secs` it also bounds every token passkeyd accepts (a longer-lived one is
+    /// refused, whoever signed it) and how long a retired signing key keeps verifying.
+    pub user_token_max_ttl_secs: u32,
 }
 
 impl Default for TenantSettings {
@@ -100,6 +110,7 @@ impl Default for TenantSettings {
             fido_conformance: false,
             compat: Vec::new(),
             jitsudo_methods: JITSUDO_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+            user_token_max_ttl_secs: 3_600,
         }
     }
 }
@@ -174,6 +185,11 @@ impl TenantSettings {
         }
         if !TOKEN_TTL_RANGE_SECS.contains(&self.token_ttl_secs) {
             return Err(SettingsError::Invalid("token_ttl_secs must be 30 to 3600"));
+        }
+        if !USER_TOKEN_MAX_TTL_RANGE_SECS.contains(&self.user_token_max_ttl_secs) {
+            return Err(SettingsError::Invalid(
+                "user_token_max_ttl_secs must be 60 to 86400",
+            ));
         }
         if !(1..=100).contains(&self.max_failed_attempts) {
             return Err(SettingsError::Invalid(
@@ -305,6 +321,8 @@ mod tests {
             json!({"attestation_policy": {"allow_none": false}}),
             json!({"compat": ["stytch"]}),
             json!({"jitsudo_methods": ["totp"]}),
+            json!({"user_token_max_ttl_secs": 59}),
+            json!({"user_token_max_ttl_secs": 86_401}),
         ] {
             assert!(
                 TenantSettings::from_map(&map(bad.clone())).is_err(),
