@@ -22,6 +22,10 @@ pub const TOKEN_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
 /// a day.
 pub const USER_TOKEN_MAX_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 60..=86_400;
 
+/// The step-up windows a tenant may set (`step_up_max_age_secs`), in seconds: half a minute to
+/// an hour.
+pub const STEP_UP_MAX_AGE_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
+
 /// The compatibility dialects a tenant can turn on in `compat`.
 pub const COMPAT_DIALECTS: &[&str] = &["streambird", "mailcheap", "flashback", "jitsudo"];
 
@@ -86,6 +90,12 @@ pub struct TenantSettings {
     /// With `token_ttl_secs` it also bounds every token passkeyd accepts (a longer-lived one is
     /// refused, whoever signed it) and how long a retired signing key keeps verifying.
     pub user_token_max_ttl_secs: u32,
+    /// How recent the proof of a factor must be for a change of a user's factors (adding an
+    /// authenticator, deleting one, new backup codes), in seconds
+    /// ([`STEP_UP_MAX_AGE_RANGE_SECS`], default 300): once the user has a passkey or backup
+    /// codes, such a change needs a token whose `amr` shows a passkey or a backup code with
+    /// `auth_time` at most this old, else 403 `step_up_required`.
+    pub step_up_max_age_secs: u32,
 }
 
 impl Default for TenantSettings {
@@ -111,6 +121,7 @@ impl Default for TenantSettings {
             compat: Vec::new(),
             jitsudo_methods: JITSUDO_METHODS.iter().map(|m| (*m).to_owned()).collect(),
             user_token_max_ttl_secs: 3_600,
+            step_up_max_age_secs: 300,
         }
     }
 }
@@ -189,6 +200,11 @@ impl TenantSettings {
         if !USER_TOKEN_MAX_TTL_RANGE_SECS.contains(&self.user_token_max_ttl_secs) {
             return Err(SettingsError::Invalid(
                 "user_token_max_ttl_secs must be 60 to 86400",
+            ));
+        }
+        if !STEP_UP_MAX_AGE_RANGE_SECS.contains(&self.step_up_max_age_secs) {
+            return Err(SettingsError::Invalid(
+                "step_up_max_age_secs must be 30 to 3600",
             ));
         }
         if !(1..=100).contains(&self.max_failed_attempts) {
@@ -323,6 +339,8 @@ mod tests {
             json!({"jitsudo_methods": ["totp"]}),
             json!({"user_token_max_ttl_secs": 59}),
             json!({"user_token_max_ttl_secs": 86_401}),
+            json!({"step_up_max_age_secs": 29}),
+            json!({"step_up_max_age_secs": 3_601}),
         ] {
             assert!(
                 TenantSettings::from_map(&map(bad.clone())).is_err(),

@@ -38,6 +38,16 @@ pub const USER_TOKEN_DEFAULT_TTL_SECS: u32 = 900;
 pub const MFA_CHALLENGE_DEFAULT_TTL_SECS: u32 = 300;
 /// The longest role or domain a user token carries, in characters.
 pub const MAX_ROLE_CHARS: usize = 64;
+/// The `amr` value of a passkey assertion. RFC 8176 registers none for WebAuthn (`hwk` and
+/// `swk` say where a key lives, which a synced passkey blurs), so passkeyd names its own.
+pub const AMR_PASSKEY: &str = "passkey";
+/// The `amr` value of a verified backup code.
+pub const AMR_BACKUP_CODE: &str = "backup_code";
+/// The `amr` value (RFC 8176 §2 `user`) added when the authenticator verified the user.
+pub const AMR_USER: &str = "user";
+/// The `amr` values that prove a factor, for step-up: a token with one of them, recent
+/// enough, may change the user's factors.
+pub const FACTOR_AMR: &[&str] = &[AMR_PASSKEY, AMR_BACKUP_CODE];
 /// The MAC purpose of the user binding claim (`uh`).
 const USER_BINDING_PURPOSE: &str = "passkeyd token user binding v1";
 
@@ -183,11 +193,9 @@ pub async fn mint(
     credential_id: Option<&[u8]>,
     user_verified: bool,
 ) -> Result<ResultToken, ApiError> {
-    let mut amr = vec!["webauthn".to_owned()];
+    let mut amr = vec![AMR_PASSKEY.to_owned()];
     if user_verified {
-        // RFC 8176: "user" presence test plus verification; the credential is a key held in
-        // hardware or a synced keychain, which the JWT cannot tell apart: "hwk" is left out.
-        amr.push("user".to_owned());
+        amr.push(AMR_USER.to_owned());
     }
     let grant = Grant {
         purpose,
@@ -278,6 +286,30 @@ pub async fn mint_user(
         ttl_secs: ttl,
         role: request.role,
         domain: request.domain,
+    };
+    issue(state, tenant, settings.token_algorithm, user, grant).await
+}
+
+/// Signs the token that answers a verified backup code: purpose `user`, `amr: ["backup_code"]`,
+/// `auth_time` now, living the tenant's `token_ttl_secs`, with the role and domain of the token
+/// the code was verified with. It is the step-up of a user who lost their passkey.
+pub async fn mint_backup_code(
+    state: &AppState,
+    tenant: &Tenant,
+    settings: &TenantSettings,
+    user: &User,
+    role: Option<String>,
+    domain: Option<String>,
+) -> Result<ResultToken, ApiError> {
+    let grant = Grant {
+        purpose: Purpose::User,
+        credential_id: None,
+        user_verified: false,
+        amr: vec![AMR_BACKUP_CODE.to_owned()],
+        auth_time: state.clock.now().0,
+        ttl_secs: settings.token_ttl_secs,
+        role,
+        domain,
     };
     issue(state, tenant, settings.token_algorithm, user, grant).await
 }

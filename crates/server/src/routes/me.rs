@@ -30,10 +30,11 @@ use crate::auth::UserCaller;
 use crate::backup_codes;
 use crate::ceremony::{self, Begun, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
-use crate::policy::{self, Action, Principal, Resource};
+use crate::policy::{self, Action, Principal, Resource, TokenFacts};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
 use crate::store::{Credential, NewRegistration, StoreError, User};
+use crate::token_keys;
 
 /// The `/me` routes.
 pub fn router() -> Router<AppState> {
@@ -54,13 +55,48 @@ pub(crate) fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> 
     TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)
 }
 
-/// The caller as the tenant's policies see them: the user, with the token's role and domain.
+/// The caller as the tenant's policies see them: the user, with the token's role and domain,
+/// and how the token was earned (the request context).
 pub(crate) fn principal(caller: &UserCaller) -> Principal {
     Principal::User {
         id: caller.user.id.clone(),
         role: caller.claims.role.clone(),
         domain: caller.claims.domain.clone(),
+        token: Some(TokenFacts {
+            amr: caller.claims.amr.clone(),
+            auth_time: caller.claims.auth_time,
+            auth_age_secs: caller.auth_age_secs(),
+            token_age_secs: caller.token_age_secs(),
+        }),
     }
+}
+
+/// Refuses a change of the caller's factors (403 `step_up_required`) unless their token is a
+/// step-up ([`UserCaller::stepped_up`] within the tenant's `step_up_max_age_secs`), or they have
+/// no factor yet: no credential (`credential_count`) and no unused backup code. So the first
+/// enrolment works with the token the app minted for its password session, as flashback's and
+/// Jitsudo's MFA enrolment documents; every later change needs the proof of a factor already
+/// held, which a stolen password session lacks.
+pub(crate) async fn require_step_up(
+    state: &AppState,
+    caller: &UserCaller,
+    settings: &TenantSettings,
+    credential_count: usize,
+) -> Result<(), ApiError> {
+    let max_age_secs = settings.step_up_max_age_secs;
+    if caller.stepped_up(max_age_secs) {
+        return Ok(());
+    }
+    let has_factor = credential_count > 0
+        || !state
+            .store
+            .unused_backup_codes(&caller.tenant.id, &caller.user.id)
+            .await?
+            .is_empty();
+    if has_factor {
+        return Err(ApiError::StepUpRequired { max_age_secs });
+    }
+    Ok(())
 }
 
 /// What a policy decides on: the user (and the credential, when one is concerned).
@@ -257,7 +293,11 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
         &resource(&caller.user, Some(&credential), count),
     )
     .await?;
-    let require_mfa = settings(caller)?.require_mfa;
+    let settings = settings(caller)?;
+    // Removing a factor is a change of factors: a stolen password session must not strip
+    // the account of its passkeys. After the policy, whose "never" outranks "prove it".
+    require_step_up(state, caller, &settings, count).await?;
+    let require_mfa = settings.require_mfa;
     if require_mfa && count <= 1 {
         return Err(last_credential());
     }
@@ -393,6 +433,7 @@ pub(crate) async fn begin_enrolment(
         &resource(&caller.user, None, count),
     )
     .await?;
+    require_step_up(state, caller, &ctx.settings, count).await?;
     let registrant = Registrant {
         user_id: Some(caller.user.id.clone()),
         user_name: None,
@@ -473,6 +514,14 @@ pub(crate) async fn finish_enrolment(
     friendly_name: Option<String>,
     audit: &mut Audit,
 ) -> Result<MfaEnrolled, ApiError> {
+    // Checked again at the finish, before the session is used: the begin may have been made
+    // when the user had no factor yet, or with a step-up that has aged since.
+    let count = state
+        .store
+        .credentials(&caller.tenant.id, &caller.user.id)
+        .await?
+        .len();
+    require_step_up(state, caller, &ctx.settings, count).await?;
     let done = ceremony::finish_registration_as(
         state,
         ctx,
@@ -533,7 +582,8 @@ pub async fn regenerate_codes(
             .credentials(tenant, &caller.user.id)
             .await?
             .len();
-        // New codes are a new second factor: the same decision as enrolling a passkey.
+        // New codes are a new second factor: the same decision and step-up as enrolling a
+        // passkey.
         policy::authorize(
             &state,
             tenant,
@@ -542,6 +592,7 @@ pub async fn regenerate_codes(
             &resource(&caller.user, None, count),
         )
         .await?;
+        require_step_up(&state, &caller, &settings(&caller)?, count).await?;
         let codes = backup_codes::replace(&state, tenant, &caller.user.id).await?;
         Ok(BackupCodes {
             remaining: codes.len(),
@@ -568,11 +619,19 @@ pub struct BackupCodeVerified {
     pub verified: bool,
     /// How many unused codes the user holds now.
     pub remaining: usize,
+    /// A fresh user token proving the code (`amr: ["backup_code"]`, `auth_time` now, the role
+    /// and domain of the token the code was verified with, living the tenant's
+    /// `token_ttl_secs`): the step-up of a user who lost their passkey, for the routes that
+    /// change factors.
+    pub token: String,
+    /// When `token` expires (Unix seconds).
+    pub expires_at: i64,
 }
 
-/// Uses one of the caller's backup codes (single use). A wrong code counts against the user's
-/// failure budget, shared with failed passkey ceremonies; once it is spent, 429 `rate_limited`
-/// until a success or an operator reset (`passkeyd tenant reset-user`).
+/// Uses one of the caller's backup codes (single use) and answers a fresh token that proves it
+/// (a step-up). A wrong code counts against the user's failure budget, shared with failed
+/// passkey ceremonies; once it is spent, 429 `rate_limited` until a success or an operator
+/// reset (`passkeyd tenant reset-user`).
 #[utoipa::path(post, path = "/me/mfa/backup-codes/verify", tag = "me",
     request_body = BackupCodeVerify,
     security(("user_token" = [])),
@@ -587,19 +646,31 @@ pub async fn verify_code(
     let audit = audit(&caller, "backup_code.verify", ip, request_id);
     let result = async {
         let settings = settings(&caller)?;
-        backup_codes::verify(
+        let remaining = backup_codes::verify(
             &state,
             &caller.tenant.id,
             &caller.user,
             &settings,
             &body.code,
         )
-        .await
+        .await?;
+        let token = token_keys::mint_backup_code(
+            &state,
+            &caller.tenant,
+            &settings,
+            &caller.user,
+            caller.claims.role.clone(),
+            caller.claims.domain.clone(),
+        )
+        .await?;
+        Ok((remaining, token))
     }
     .await;
-    let remaining = finish(&state, audit, result).await?;
+    let (remaining, token) = finish(&state, audit, result).await?;
     Ok(Json(BackupCodeVerified {
         verified: true,
         remaining,
+        token: token.token,
+        expires_at: token.expires_at,
     }))
 }

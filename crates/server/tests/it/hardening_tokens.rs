@@ -290,3 +290,347 @@ async fn a_deleted_users_tokens_stay_dead_when_the_user_id_comes_back() {
     ok(credentials_with(&server, &fresh).await).await;
     server.stop().await;
 }
+
+const BEGIN: &str = "/me/mfa/webauthn/register/begin";
+const COMPLETE: &str = "/me/mfa/webauthn/register/complete";
+const CODES: &str = "/me/mfa/backup-codes";
+const VERIFY_CODE: &str = "/me/mfa/backup-codes/verify";
+
+async fn call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::Response {
+    crate::me::me(server, method, path, token, None).await
+}
+
+/// Expects 403 `step_up_required` with the tenant's window in `details.max_age_secs`.
+async fn step_up_required(response: reqwest::Response, max_age_secs: u32) {
+    let body = error_body(response, 403).await;
+    assert_eq!(body["code"], "step_up_required", "{body}");
+    assert_eq!(body["details"]["max_age_secs"], max_age_secs, "{body}");
+}
+
+/// Begins and completes an enrolment of a new software passkey with `token`.
+async fn enrol(server: &Server, token: &str) -> reqwest::Response {
+    let begun = ok(call(server, reqwest::Method::POST, BEGIN, token).await).await;
+    let options = &begun["publicKeyCredentialCreationOptions"];
+    let credential = crate::ceremonies::new_credential(options);
+    let response = credential
+        .register(
+            &crate::ceremonies::challenge(options),
+            crate::ceremonies::ORIGIN,
+        )
+        .build()
+        .to_json();
+    let body = json!({ "session": begun["session"], "publicKeyCredential": response });
+    crate::me::me(server, reqwest::Method::POST, COMPLETE, token, Some(body)).await
+}
+
+#[tokio::test]
+async fn a_password_session_cannot_change_the_factors_of_an_account_that_has_some() {
+    use reqwest::Method;
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let passkey = crate::me::register_user(&server, "alice").await;
+    let password_session = crate::me::user_token(&server, "alice").await;
+    assert_eq!(crate::me::claims(&password_session)["amr"], json!([]));
+    let passkey_path = format!(
+        "/me/credentials/{}",
+        passkeyd_webauthn::json::base64url_encode(&passkey.id)
+    );
+
+    // The attack: with the app's token for a password session, enrol the attacker's
+    // authenticator, regenerate the backup codes, delete the victim's passkey. Each is refused
+    // and changes nothing.
+    step_up_required(
+        call(&server, Method::POST, BEGIN, &password_session).await,
+        300,
+    )
+    .await;
+    step_up_required(
+        call(&server, Method::POST, CODES, &password_session).await,
+        300,
+    )
+    .await;
+    step_up_required(
+        call(&server, Method::DELETE, &passkey_path, &password_session).await,
+        300,
+    )
+    .await;
+    // Nor can it complete a ceremony begun with a step-up.
+    let stepped = crate::me::step_up(&server, &passkey, 1).await;
+    let begun = ok(call(&server, Method::POST, BEGIN, &stepped).await).await;
+    let options = &begun["publicKeyCredentialCreationOptions"];
+    let attacker = crate::ceremonies::new_credential(options);
+    let response = attacker
+        .register(
+            &crate::ceremonies::challenge(options),
+            crate::ceremonies::ORIGIN,
+        )
+        .build()
+        .to_json();
+    let body = json!({ "session": begun["session"], "publicKeyCredential": response });
+    let refused = crate::me::me(
+        &server,
+        Method::POST,
+        COMPLETE,
+        &password_session,
+        Some(body.clone()),
+    )
+    .await;
+    step_up_required(refused, 300).await;
+    let listed = ok(call(&server, Method::GET, "/me/credentials", &password_session).await).await;
+    assert_eq!(listed["credentials"].as_array().unwrap().len(), 1);
+    // It still reads, renames and verifies codes: those change no factor.
+    let renamed = crate::me::me(
+        &server,
+        Method::PATCH,
+        &passkey_path,
+        &password_session,
+        Some(json!({ "friendlyName": "Phone" })),
+    )
+    .await;
+    ok(renamed).await;
+
+    // The passkey sign-in's token is a step-up: amr passkey, auth_time the sign-in.
+    let c = crate::me::claims(&stepped);
+    assert_eq!(c["amr"][0], "passkey");
+    assert_eq!(c["auth_time"], c["iat"]);
+    ok(crate::me::me(&server, Method::POST, COMPLETE, &stepped, Some(body)).await).await;
+    ok(call(&server, Method::POST, CODES, &stepped).await).await;
+
+    // A step-up ages: past the tenant's window the same live token is refused again.
+    crate::ceremonies::set_settings(
+        &server,
+        &passkeyd::settings::TenantSettings {
+            step_up_max_age_secs: 60,
+            ..Default::default()
+        },
+    )
+    .await;
+    server.clock.advance(61);
+    ok(call(&server, Method::GET, "/me/credentials", &stepped).await).await;
+    step_up_required(
+        call(&server, Method::DELETE, &passkey_path, &stepped).await,
+        60,
+    )
+    .await;
+    let fresh = crate::me::step_up(&server, &passkey, 2).await;
+    let deleted = call(&server, Method::DELETE, &passkey_path, &fresh).await;
+    assert_eq!(deleted.status(), 204);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_enrolment_needs_no_step_up_and_a_backup_code_is_one() {
+    use reqwest::Method;
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let key = server.key.expose().to_owned();
+    // A password user new to passkeyd: the documented MFA enrolment with the app's token.
+    let password_session = user_token_with(
+        &server,
+        &key,
+        "pw-1",
+        &json!({ "userName": "pw@example.com", "role": "member" }),
+    )
+    .await;
+    let first = ok(enrol(&server, &password_session).await).await;
+    let codes: Vec<String> = first["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+
+    // The second needs a step-up; the user has lost the passkey, and steps up with a code.
+    step_up_required(
+        call(&server, Method::POST, BEGIN, &password_session).await,
+        300,
+    )
+    .await;
+    let verified = crate::me::me(
+        &server,
+        Method::POST,
+        VERIFY_CODE,
+        &password_session,
+        Some(json!({ "code": codes[0] })),
+    )
+    .await;
+    let verified = ok(verified).await;
+    assert_eq!(verified["remaining"], 9);
+    let stepped = verified["token"].as_str().unwrap().to_owned();
+    let c = crate::me::claims(&stepped);
+    assert_eq!(c["amr"], json!(["backup_code"]));
+    assert_eq!(c["purpose"], "user");
+    assert_eq!(
+        c["role"], "member",
+        "the role of the token the code was verified with"
+    );
+    assert_eq!(c["auth_time"], c["iat"]);
+    assert_eq!(verified["expiresAt"], c["exp"]);
+    let second = ok(enrol(&server, &stepped).await).await;
+    assert_eq!(second["codes"], json!([]));
+    ok(call(&server, Method::POST, CODES, &stepped).await).await;
+
+    // A user with no passkey left but unused codes still has a factor: no plain changes.
+    let listed = ok(call(&server, Method::GET, "/me/credentials", &stepped).await).await;
+    for credential in listed["credentials"].as_array().unwrap() {
+        let path = format!(
+            "/me/credentials/{}",
+            credential["credentialId"].as_str().unwrap()
+        );
+        assert_eq!(
+            call(&server, Method::DELETE, &path, &stepped)
+                .await
+                .status(),
+            204
+        );
+    }
+    step_up_required(
+        call(&server, Method::POST, BEGIN, &password_session).await,
+        300,
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_dialects_refuse_a_second_enrolment_without_a_step_up_in_their_own_shapes() {
+    use reqwest::Method;
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    crate::ceremonies::set_settings(
+        &server,
+        &passkeyd::settings::TenantSettings {
+            compat: vec!["flashback".to_owned(), "jitsudo".to_owned()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let passkey = crate::me::register_user(&server, "alice").await;
+    let password_session = crate::me::user_token(&server, "alice").await;
+
+    // flashback: its own body, with the code beside flashback's `error`.
+    let setup = server
+        .client
+        .post(server.url("/mfa/setup"))
+        .bearer_auth(&password_session)
+        .json(&json!({ "mfaType": "PASSKEY" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 403);
+    let body: Value = setup.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["code"], "step_up_required");
+    assert_eq!(body["maxAgeSecs"], 300);
+    // Jitsudo: the envelope, for an enrolment and for new backup codes.
+    for path in [
+        "/v1/users/me/mfa/webauthn/register?method_type=webauthn_passkey",
+        "/v1/users/me/mfa/backup-codes",
+    ] {
+        step_up_required(
+            call(&server, Method::POST, path, &password_session).await,
+            300,
+        )
+        .await;
+    }
+
+    // flashback's own passkey check (auth-options, verify) is the step-up, and takes the
+    // password session's token: it changes no factor.
+    let begun = server
+        .client
+        .post(server.url("/mfa/passkey/auth-options"))
+        .bearer_auth(&password_session)
+        .send()
+        .await
+        .unwrap();
+    let begun = ok(begun).await;
+    let challenge = begun["data"]["challenge"].as_str().unwrap();
+    use base64::Engine;
+    let signed = base64::engine::general_purpose::STANDARD
+        .decode(challenge)
+        .unwrap();
+    let assertion = passkey
+        .assert(&signed, crate::ceremonies::ORIGIN)
+        .sign_count(1)
+        .build()
+        .to_json();
+    let verified = server
+        .client
+        .post(server.url("/mfa/passkey/verify"))
+        .bearer_auth(&password_session)
+        .json(&json!({ "credential": assertion, "challenge": challenge }))
+        .send()
+        .await
+        .unwrap();
+    let stepped = ok(verified).await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let setup = server
+        .client
+        .post(server.url("/mfa/setup"))
+        .bearer_auth(&stepped)
+        .json(&json!({ "mfaType": "PASSKEY" }))
+        .send()
+        .await
+        .unwrap();
+    ok(setup).await;
+    ok(call(
+        &server,
+        Method::POST,
+        "/v1/users/me/mfa/backup-codes",
+        &stepped,
+    )
+    .await)
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_policy_sees_how_the_token_was_earned() {
+    use reqwest::Method;
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let policy = include_str!("../../../../docs/policies/fresh-passkey-for-new-factors.cedar");
+    let tenant = passkeyd::tenant::TenantId::default_tenant();
+    server
+        .state
+        .store
+        .set_tenant_policy(&tenant, Some(policy))
+        .await
+        .unwrap();
+    let passkey = crate::me::register_user(&server, "alice").await;
+    let stepped = crate::me::step_up(&server, &passkey, 1).await;
+    let codes = ok(call(&server, Method::POST, CODES, &stepped).await).await;
+
+    // passkeyd's rule takes a backup code as a step-up; this tenant's policy does not.
+    let password_session = crate::me::user_token(&server, "alice").await;
+    let verified = crate::me::me(
+        &server,
+        Method::POST,
+        VERIFY_CODE,
+        &password_session,
+        Some(json!({ "code": codes["codes"][0] })),
+    )
+    .await;
+    let by_code = ok(verified).await["token"].as_str().unwrap().to_owned();
+    let denied = error_body(call(&server, Method::POST, BEGIN, &by_code).await, 403).await;
+    assert_eq!(denied["code"], "policy_denied");
+    assert_eq!(
+        denied["notices"],
+        json!(["Sign in with your passkey again (within two minutes) to add a second factor."])
+    );
+    // Past two minutes, a passkey sign-in is too old for the policy (not yet for passkeyd).
+    server.clock.advance(121);
+    let denied = error_body(call(&server, Method::POST, BEGIN, &stepped).await, 403).await;
+    assert_eq!(denied["code"], "policy_denied");
+    let fresh = crate::me::step_up(&server, &passkey, 2).await;
+    ok(call(&server, Method::POST, BEGIN, &fresh).await).await;
+    server.stop().await;
+}

@@ -13,7 +13,9 @@ use crate::ceremonies::{
     sign_in, ORIGIN,
 };
 use crate::common::{error_body, Server};
-use crate::me::{claims, header, me, register_user, unauthenticated, user_token, user_token_with};
+use crate::me::{
+    claims, header, me, register_user, step_up, unauthenticated, user_token, user_token_with,
+};
 
 const BEGIN: &str = "/me/mfa/webauthn/register/begin";
 const COMPLETE: &str = "/me/mfa/webauthn/register/complete";
@@ -82,7 +84,8 @@ async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
     let server = Server::start(&dir).await;
     let existing = register_user(&server, "alice").await;
     let handle = user(&server, "alice").await["userHandle"].clone();
-    let token = user_token(&server, "alice").await;
+    // Alice has a passkey already: enrolling another needs a step-up, a sign-in with it.
+    let token = step_up(&server, &existing, 1).await;
 
     // The ceremony is the token's user's, and excludes what they have.
     let begun = ok(me(&server, Method::POST, BEGIN, &token, None).await).await;
@@ -143,7 +146,12 @@ async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
     assert_eq!(second["codes"], json!([]));
     assert_eq!(second["remaining"], 10);
     let verified = ok(verify(&server, &token, &first_codes[0]).await).await;
-    assert_eq!(verified, json!({ "verified": true, "remaining": 9 }));
+    assert_eq!(verified["verified"], true);
+    assert_eq!(verified["remaining"], 9);
+    assert_eq!(
+        claims(verified["token"].as_str().unwrap())["amr"],
+        json!(["backup_code"])
+    );
 
     // A user who has used up every code gets a new set with the next enrolment.
     for code in &first_codes[1..] {
@@ -189,9 +197,9 @@ async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
 async fn backup_codes_are_single_use_per_user_and_replaced_on_regeneration() {
     let dir = TempDir::new().unwrap();
     let server = Server::start(&dir).await;
-    register_user(&server, "alice").await;
+    let alice = register_user(&server, "alice").await;
     register_user(&server, "bob").await;
-    let token = user_token(&server, "alice").await;
+    let token = step_up(&server, &alice, 1).await;
     let bob_token = user_token(&server, "bob").await;
 
     let old = codes(&enrol(&server, &token, None).await);
@@ -234,8 +242,8 @@ async fn backup_codes_are_single_use_per_user_and_replaced_on_regeneration() {
 async fn concurrent_uses_of_one_code_succeed_exactly_once() {
     let dir = TempDir::new().unwrap();
     let server = Server::start(&dir).await;
-    register_user(&server, "alice").await;
-    let token = user_token(&server, "alice").await;
+    let alice = register_user(&server, "alice").await;
+    let token = step_up(&server, &alice, 1).await;
     let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
     for code in &set[..3] {
         let answers = join_all((0..8).map(|_| verify(&server, &token, code))).await;
@@ -271,7 +279,8 @@ async fn wrong_codes_and_failed_sign_ins_share_one_failure_budget() {
     .await;
     let passkey = register_user(&server, "alice").await;
     let token = user_token(&server, "alice").await;
-    let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
+    let stepped = step_up(&server, &passkey, 1).await;
+    let set = codes(&ok(me(&server, Method::POST, CODES, &stepped, None).await).await);
 
     // A success resets the count: two wrong, one right, two wrong again is not a lock.
     invalid(verify(&server, &token, "0000-0000-0000-0000").await).await;
@@ -304,7 +313,7 @@ async fn wrong_codes_and_failed_sign_ins_share_one_failure_budget() {
         error_body(sign_in(&server, &passkey, 1).await, 429).await["code"],
         "rate_limited"
     );
-    let begin = me(&server, Method::POST, BEGIN, &token, None).await;
+    let begin = me(&server, Method::POST, BEGIN, &stepped, None).await;
     assert_eq!(error_body(begin, 429).await["code"], "rate_limited");
     assert_eq!(user(&server, "alice").await["failedAttempts"], 3);
 
@@ -319,7 +328,7 @@ async fn wrong_codes_and_failed_sign_ins_share_one_failure_budget() {
         .unwrap();
     let verified = ok(verify(&server, &token, &set[1]).await).await;
     assert_eq!(verified["remaining"], 8);
-    ok(sign_in(&server, &passkey, 1).await).await;
+    ok(sign_in(&server, &passkey, 2).await).await;
 
     let trail = ok(server
         .client
@@ -522,9 +531,14 @@ async fn the_tenants_policy_decides_with_the_tokens_role() {
             "{path}"
         );
     }
-    // The same user with another role enrols.
+    // The same user with another role is past the policy, but Alice has a passkey: the
+    // app's token is no step-up.
     let full = user_token_with(&server, &key, "alice", &json!({ "role": "member" })).await;
-    assert_eq!(codes(&enrol(&server, &full, None).await).len(), 10);
+    let refused = error_body(me(&server, Method::POST, BEGIN, &full, None).await, 403).await;
+    assert_eq!(refused["code"], "step_up_required");
+    // Stepped up with her passkey (a sign-in's token names no role), she enrols.
+    let stepped = step_up(&server, &passkey, 1).await;
+    assert_eq!(codes(&enrol(&server, &stepped, None).await).len(), 10);
 
     let locked = user_token_with(
         &server,
