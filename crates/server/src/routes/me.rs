@@ -10,7 +10,8 @@
 //! users from one address, as it calls the secret-key API. What an attacker holding a user
 //! token could guess at, the backup codes, is limited per user by the failure budget.
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -19,11 +20,10 @@ use passkeyd_webauthn::CreationOptionsJson;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::credentials::{parse_credential_id, CredentialPatch, CredentialView};
 use super::registration::RegistrationBegun;
-use super::users::CredentialList;
 use super::{ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::UserCaller;
@@ -151,20 +151,89 @@ async fn own_credential(
     }
 }
 
-/// The caller's credentials.
+/// The most credentials one page of `GET /me/credentials` holds.
+pub const MAX_PAGE: u32 = 100;
+/// The page size of `GET /me/credentials` when the caller names none.
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// Query of `GET /me/credentials`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// How many credentials to answer, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+}
+
+/// A page of the caller's credentials.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialPage {
+    /// Oldest first (by creation, then credential ID).
+    pub credentials: Vec<CredentialView>,
+    /// Pass it as `cursor` for the next page; null on the last page. Opaque.
+    pub next_cursor: Option<String>,
+}
+
+/// The position after `credential` in the listing order, as a cursor: its creation time and
+/// ID, so a page resumes after it even if it was deleted meanwhile.
+fn cursor_of(credential: &Credential) -> String {
+    let mut bytes = credential.created_at.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&credential.id);
+    base64url_encode(&bytes)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, Vec<u8>), ApiError> {
+    let invalid = || ApiError::InvalidRequest("cursor is not a cursor of this listing".to_owned());
+    let bytes = base64url_decode(cursor).map_err(|_| invalid())?;
+    if bytes.len() < 8 || bytes.len() > 8 + 1_024 {
+        return Err(invalid());
+    }
+    let (at, id) = bytes.split_at(8);
+    let at = i64::from_be_bytes(at.try_into().map_err(|_| invalid())?);
+    Ok((at, id.to_vec()))
+}
+
+/// The caller's credentials, a page at a time (`limit`, `cursor`; the answer's `nextCursor`
+/// names the next page).
 #[utoipa::path(get, path = "/me/credentials", tag = "me",
+    params(ListQuery),
     security(("user_token" = [])),
-    responses((status = 200, body = CredentialList), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CredentialPage), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn list(
     caller: UserCaller,
     State(state): State<AppState>,
-) -> Result<Json<CredentialList>, ApiError> {
-    let credentials = own_credentials(&state, &caller).await?;
-    Ok(Json(CredentialList {
-        credentials: credentials
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<CredentialPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut credentials = own_credentials(&state, &caller).await?;
+    // A user holds a handful of credentials: the store answers them all and the page is
+    // cut here, in one stable order.
+    credentials.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let start = after.map_or(0, |(at, id)| {
+        credentials.partition_point(|c| (c.created_at, c.id.as_slice()) <= (at, id.as_slice()))
+    });
+    let rest = credentials.get(start..).unwrap_or_default();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = rest.get(..limit.min(rest.len())).unwrap_or_default();
+    let next_cursor = (rest.len() > page.len())
+        .then(|| page.last().map(cursor_of))
+        .flatten();
+    Ok(Json(CredentialPage {
+        credentials: page
             .iter()
             .map(|c| CredentialView::new(&state, c))
             .collect(),
+        next_cursor,
     }))
 }
 

@@ -1033,3 +1033,95 @@ async fn a_page_on_a_tenant_origin_may_call_the_user_routes() {
     assert!(allowed.contains("authorization"), "{allowed}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_credential_list_comes_in_pages() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let mut registered = Vec::new();
+    for _ in 0..5 {
+        registered.push(base64url_encode(&register_user(&server, "alice").await.id));
+    }
+    let token = user_token(&server, "alice").await;
+    let page = |query: String| {
+        let token = token.clone();
+        let server = &server;
+        async move {
+            me(
+                server,
+                Method::GET,
+                &format!("/me/credentials{query}"),
+                &token,
+                None,
+            )
+            .await
+        }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["credentialId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The default page holds them all, and says there is no next one.
+    let all = ok(page(String::new()).await).await;
+    assert_eq!(all["nextCursor"], Value::Null);
+    let mut everything = ids(&all);
+    assert_eq!(everything.len(), 5);
+
+    // Two at a time, resumed from the cursor, each credential once, in the same order.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=2&cursor={c}"),
+            None => "?limit=2".to_owned(),
+        };
+        let answer = ok(page(query).await).await;
+        pages += 1;
+        walked.extend(ids(&answer));
+        match answer["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(walked, everything);
+    let mut sorted = walked.clone();
+    sorted.sort();
+    registered.sort();
+    assert_eq!(sorted, registered);
+
+    // A cursor still resumes after its credential was deleted.
+    let first = ok(page("?limit=1".to_owned()).await).await;
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let deleted = server
+        .client
+        .delete(server.url(&format!("/credentials/{}", everything[0])))
+        .header("x-api-key", server.key.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let rest = ok(page(format!("?cursor={cursor}")).await).await;
+    everything.remove(0);
+    assert_eq!(ids(&rest), everything);
+
+    // Bad sizes, cursors and parameters are malformed requests.
+    for query in [
+        "?limit=0",
+        "?limit=101",
+        "?limit=x",
+        "?cursor=!!",
+        "?cursor=AAAA",
+        "?page=2",
+    ] {
+        let refused = error_body(page(query.to_owned()).await, 400).await;
+        assert_eq!(refused["code"], "invalid_request", "{query}");
+    }
+    server.stop().await;
+}
