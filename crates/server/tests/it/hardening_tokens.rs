@@ -336,6 +336,11 @@ async fn a_password_session_cannot_change_the_factors_of_an_account_that_has_som
     let passkey = crate::me::register_user(&server, "alice").await;
     let password_session = crate::me::user_token(&server, "alice").await;
     assert_eq!(crate::me::claims(&password_session)["amr"], json!([]));
+    // The app cannot claim a factor for its token.
+    for claim in [json!({ "amr": ["passkey"] }), json!({ "authTime": 0 })] {
+        let refused = post(&server, server.key.expose(), "/users/alice/tokens", &claim).await;
+        assert_eq!(error_body(refused, 400).await["code"], "invalid_request");
+    }
     let passkey_path = format!(
         "/me/credentials/{}",
         passkeyd_webauthn::json::base64url_encode(&passkey.id)
