@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::tenant::TenantId;
 use crate::token_keys::{self, Purpose, UserTokenError};
-use crate::tokens::{ResultClaims, MAX_TOKEN_LEN};
+use crate::tokens::{ResultClaims, MAX_CLOCK_SKEW, MAX_TOKEN_LEN};
 
 /// The header carrying the tenant's secret API key.
 pub const API_KEY: &str = "x-api-key";
@@ -172,12 +172,40 @@ pub struct UserCaller {
     pub user: store::User,
     /// The verified claims (`role` and `domain` feed the tenant's policies).
     pub claims: ResultClaims,
+    /// When the token was verified (the server's clock), Unix seconds.
+    pub verified_at: i64,
 }
 
 impl UserCaller {
     /// The audit trail's name for the caller.
     pub fn actor(&self) -> String {
         format!("user:{}", self.user.id)
+    }
+
+    /// Seconds since the user proved the factor of their token (`auth_time`), never negative.
+    pub fn auth_age_secs(&self) -> i64 {
+        self.verified_at
+            .saturating_sub(self.claims.auth_time)
+            .max(0)
+    }
+
+    /// Seconds since the token was issued (`iat`), never negative.
+    pub fn token_age_secs(&self) -> i64 {
+        self.verified_at.saturating_sub(self.claims.iat).max(0)
+    }
+
+    /// Whether the token is a step-up: its `amr` shows a passkey or a backup code, proved at
+    /// most `max_age_secs` ago. A token the app minted (`amr: []`) never is, however new.
+    pub fn stepped_up(&self, max_age_secs: u32) -> bool {
+        let proved = self
+            .claims
+            .amr
+            .iter()
+            .any(|m| token_keys::FACTOR_AMR.contains(&m.as_str()));
+        // `auth_time` in the future (beyond the skew `tokens::verify` allows for `iat`) is
+        // not a fresh proof but a forged or broken one.
+        let not_future = self.claims.auth_time <= self.verified_at.saturating_add(MAX_CLOCK_SKEW);
+        proved && not_future && self.auth_age_secs() <= i64::from(max_age_secs)
     }
 }
 
@@ -275,10 +303,16 @@ pub(crate) async fn token_caller(
         Err(StoreError::NotFound) => return Err(bad_user_token()),
         Err(e) => return Err(BearerRejection(ApiError::internal(e))),
     };
+    // And stays dead when the app creates the same user ID again: the new row has a new
+    // random user handle, which the token's binding does not match.
+    if !token_keys::bound_to(state, &tenant, &user, &claims) {
+        return Err(bad_user_token());
+    }
     Ok(UserCaller {
         tenant,
         user,
         claims,
+        verified_at: state.clock.now().0,
     })
 }
 

@@ -813,7 +813,7 @@ async fn finish_registration_inner(
         state,
         ctx,
         token_keys::Purpose::Registration,
-        &user.id,
+        &user,
         Some(&credential.id),
         user_verified,
     )
@@ -1182,7 +1182,7 @@ async fn finish_authentication_inner(
         state,
         ctx,
         token_keys::Purpose::Authentication,
-        &user.id,
+        &user,
         Some(&credential.id),
         user_verified,
     )

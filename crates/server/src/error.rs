@@ -92,6 +92,13 @@ pub enum ApiError {
     /// Something the server can do but the tenant does not enable (the text says what).
     #[error("{0}")]
     NotImplemented(&'static str),
+    /// The change touches the user's factors and needs a recent proof of one: a token whose
+    /// `amr` shows a passkey or a backup code, with `auth_time` at most `max_age_secs` old.
+    #[error("this change needs a recent sign-in with a passkey or a backup code")]
+    StepUpRequired {
+        /// The tenant's `step_up_max_age_secs` (`details.max_age_secs`).
+        max_age_secs: u32,
+    },
 }
 
 impl ApiError {
@@ -125,6 +132,7 @@ impl ApiError {
             Self::PolicyDenied { .. } => "policy_denied",
             Self::PolicyInvalid(_) => "policy_invalid",
             Self::NotImplemented(_) => "not_implemented",
+            Self::StepUpRequired { .. } => "step_up_required",
         }
     }
 
@@ -151,6 +159,7 @@ impl ApiError {
             Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
             Self::PolicyInvalid(_) => StatusCode::BAD_REQUEST,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::StepUpRequired { .. } => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -221,6 +230,9 @@ impl IntoResponse for ApiError {
         let mut details = serde_json::Map::new();
         if let Self::PolicyInvalid(e) = &self {
             details.insert("errors".to_owned(), json!(e.messages()));
+        }
+        if let Self::StepUpRequired { max_age_secs } = &self {
+            details.insert("max_age_secs".to_owned(), json!(max_age_secs));
         }
         let info = ErrorInfo {
             code: self.code(),

@@ -86,7 +86,25 @@ pub enum Principal {
         role: Option<String>,
         /// The domain the app gave the user's token, if any.
         domain: Option<String>,
+        /// How the user's token was earned, when the user acts with one (the request context:
+        /// `amr`, `authTime`, `authAge`, `tokenAge`).
+        token: Option<TokenFacts>,
     },
+}
+
+/// How the caller's token was earned, as the request context shows it to policies, so that a
+/// tenant can ask for a fresher or stronger proof than passkeyd's step-up rule does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// The token's `amr`: `passkey` (and `user` with user verification) for a passkey
+    /// sign-in, `backup_code` for a verified backup code, none for a token the app minted.
+    pub amr: Vec<String>,
+    /// The token's `auth_time`, Unix seconds.
+    pub auth_time: i64,
+    /// Seconds since `auth_time`.
+    pub auth_age_secs: i64,
+    /// Seconds since the token was issued (`iat`).
+    pub token_age_secs: i64,
 }
 
 impl Principal {
@@ -99,6 +117,7 @@ impl Principal {
                 id: id.to_owned(),
                 role: None,
                 domain: None,
+                token: None,
             },
             Some(("api_key", prefix)) => Self::ApiKey {
                 prefix: prefix.to_owned(),
@@ -420,7 +439,9 @@ fn request(
             )?);
             uid
         }
-        Principal::User { id, role, domain } => {
+        Principal::User {
+            id, role, domain, ..
+        } => {
             let uid = uid("User", id)?;
             let attrs =
                 [("role", role), ("domain", domain)]
@@ -447,11 +468,40 @@ fn request(
         resource_attributes(resource, &owner),
     )?);
     let action_uid = uid("Action", action.as_str())?;
+    let context = match principal {
+        Principal::User {
+            token: Some(facts), ..
+        } => Context::from_pairs([
+            (
+                "amr".to_owned(),
+                RestrictedExpression::new_set(
+                    facts
+                        .amr
+                        .iter()
+                        .map(|m| RestrictedExpression::new_string(m.clone())),
+                ),
+            ),
+            (
+                "authTime".to_owned(),
+                RestrictedExpression::new_long(facts.auth_time),
+            ),
+            (
+                "authAge".to_owned(),
+                RestrictedExpression::new_long(facts.auth_age_secs),
+            ),
+            (
+                "tokenAge".to_owned(),
+                RestrictedExpression::new_long(facts.token_age_secs),
+            ),
+        ])
+        .map_err(ApiError::internal)?,
+        _ => Context::empty(),
+    };
     let request = Request::new(
         principal_uid,
         action_uid,
         resource_uid,
-        Context::empty(),
+        context,
         Some(schema),
     )
     .map_err(ApiError::internal)?;

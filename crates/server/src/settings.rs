@@ -23,6 +23,14 @@ pub const DEFAULT_MAX_CREDENTIALS_PER_USER: u32 = 50;
 /// The range a tenant may set `max_credentials_per_user` in.
 pub const MAX_CREDENTIALS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 
+/// The caps a tenant may give user tokens (`user_token_max_ttl_secs`), in seconds: a minute to
+/// a day.
+pub const USER_TOKEN_MAX_TTL_RANGE_SECS: std::ops::RangeInclusive<u32> = 60..=86_400;
+
+/// The step-up windows a tenant may set (`step_up_max_age_secs`), in seconds: half a minute to
+/// an hour.
+pub const STEP_UP_MAX_AGE_RANGE_SECS: std::ops::RangeInclusive<u32> = 30..=3_600;
+
 /// The compatibility dialects a tenant can turn on in `compat`.
 pub const COMPAT_DIALECTS: &[&str] = &["streambird", "mailcheap", "flashback", "jitsudo"];
 
@@ -87,6 +95,18 @@ pub struct TenantSettings {
     /// The Jitsudo MFA methods this tenant enables ([`JITSUDO_METHODS`], both by default); the
     /// others answer 501 `not_implemented`.
     pub jitsudo_methods: Vec<String>,
+    // The token hardening settings (docs/security.md), kept together.
+    /// The longest lifetime of a user token (`POST /users/{userId}/tokens`), in seconds
+    /// ([`USER_TOKEN_MAX_TTL_RANGE_SECS`], default 3600): a longer `ttlSeconds` is refused (400).
+    /// With `token_ttl_secs` it also bounds every token passkeyd accepts (a longer-lived one is
+    /// refused, whoever signed it) and how long a retired signing key keeps verifying.
+    pub user_token_max_ttl_secs: u32,
+    /// How recent the proof of a factor must be for a change of a user's factors (adding an
+    /// authenticator, deleting one, new backup codes), in seconds
+    /// ([`STEP_UP_MAX_AGE_RANGE_SECS`], default 300): once the user has a passkey or backup
+    /// codes, such a change needs a token whose `amr` shows a passkey or a backup code with
+    /// `auth_time` at most this old, else 403 `step_up_required`.
+    pub step_up_max_age_secs: u32,
 }
 
 impl Default for TenantSettings {
@@ -112,6 +132,8 @@ impl Default for TenantSettings {
             fido_conformance: false,
             compat: Vec::new(),
             jitsudo_methods: JITSUDO_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+            user_token_max_ttl_secs: 3_600,
+            step_up_max_age_secs: 300,
         }
     }
 }
@@ -186,6 +208,16 @@ impl TenantSettings {
         }
         if !TOKEN_TTL_RANGE_SECS.contains(&self.token_ttl_secs) {
             return Err(SettingsError::Invalid("token_ttl_secs must be 30 to 3600"));
+        }
+        if !USER_TOKEN_MAX_TTL_RANGE_SECS.contains(&self.user_token_max_ttl_secs) {
+            return Err(SettingsError::Invalid(
+                "user_token_max_ttl_secs must be 60 to 86400",
+            ));
+        }
+        if !STEP_UP_MAX_AGE_RANGE_SECS.contains(&self.step_up_max_age_secs) {
+            return Err(SettingsError::Invalid(
+                "step_up_max_age_secs must be 30 to 3600",
+            ));
         }
         if !MAX_CREDENTIALS_RANGE.contains(&self.max_credentials_per_user) {
             return Err(SettingsError::Invalid(
@@ -318,6 +350,10 @@ mod tests {
             json!({"attestation_policy": {"allow_none": false}}),
             json!({"compat": ["stytch"]}),
             json!({"jitsudo_methods": ["totp"]}),
+            json!({"user_token_max_ttl_secs": 59}),
+            json!({"user_token_max_ttl_secs": 86_401}),
+            json!({"step_up_max_age_secs": 29}),
+            json!({"step_up_max_age_secs": 3_601}),
         ] {
             assert!(
                 TenantSettings::from_map(&map(bad.clone())).is_err(),

@@ -94,9 +94,16 @@ pub enum InvalidToken {
     /// `iat` lies further in the future than clock skew explains.
     #[error("issued in the future")]
     IssuedInFuture,
+    /// `exp - iat` is longer than any token of the tenant may live.
+    #[error("lifetime over the cap")]
+    LifetimeTooLong,
     /// Not a JWT with the claims a result token has.
     #[error("malformed")]
     Malformed,
+    /// Signed by a retired key after its retirement, or presented after every token the key
+    /// signed before its retirement has expired.
+    #[error("signed by a retired key")]
+    RetiredKey,
     /// Longer than [`MAX_TOKEN_LEN`].
     #[error("too long")]
     TooLong,
@@ -499,9 +506,14 @@ pub struct ResultClaims {
     /// The user's domain, where the tenant has domains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
-    /// What the token is for: `authentication`, `registration` or `user`. Callers must check
-    /// it, so that a token of one kind is never accepted as another.
+    /// What the token is for: `authentication`, `registration`, `user` or `mfa_challenge`.
+    /// Callers must check it, so that a token of one kind is never accepted as another.
     pub purpose: String,
+    /// The user binding: a MAC of the user's row (its random user handle) under the master
+    /// key, so that a token dies with its user even if the same user ID is created again.
+    /// Checked by passkeyd at every use; opaque to apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uh: Option<String>,
 }
 
 /// Signs `claims` with `key`, a signing key of `tenant`. The header carries `alg`, `kid` and
@@ -605,16 +617,24 @@ impl OpenedKeys {
 }
 
 /// Verifies a token for `tenant` against that tenant's `keys` at time `now` and returns its
-/// claims. The caller still checks `purpose` and single use (`jti`).
+/// claims. The caller still checks `purpose`, the user binding (`uh`) and single use (`jti`).
 ///
 /// The key is found by the header's `kid`, and the key, never the token, decides the algorithm:
 /// a header `alg` other than the key's (`none`, or HS256 keyed with the public key) is refused.
 /// `exp` must be after `now` with no leeway; `iat` may be at most [`MAX_CLOCK_SKEW`] ahead.
+///
+/// `max_lifetime` is the longest lifetime (`exp - iat`, seconds) any token of the tenant may
+/// have: a longer one is refused, whoever signed it. A retired key verifies only what it can
+/// have signed while active and only while that can still be live: a token it signed more than
+/// [`MAX_CLOCK_SKEW`] after its retirement is refused, and so is any token once
+/// `max_lifetime` and the skew have passed since the retirement. A leaked retired key thus
+/// signs nothing that passkeyd accepts for longer than that.
 pub fn verify(
     token: &str,
     tenant: &str,
     keys: &[SigningKeyRecord],
     now: i64,
+    max_lifetime: i64,
 ) -> Result<ResultClaims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(InvalidToken::TooLong.into());
@@ -663,7 +683,26 @@ pub fn verify(
     if claims.iat > now.saturating_add(MAX_CLOCK_SKEW) {
         return Err(InvalidToken::IssuedInFuture.into());
     }
+    if claims.exp.saturating_sub(claims.iat) > max_lifetime {
+        return Err(InvalidToken::LifetimeTooLong.into());
+    }
+    if let Some(retired) = key.retired_at {
+        let signed_after_retirement = claims.iat > retired.saturating_add(MAX_CLOCK_SKEW);
+        let window_over = now >= retired_window_end(retired, max_lifetime);
+        if signed_after_retirement || window_over {
+            return Err(InvalidToken::RetiredKey.into());
+        }
+    }
     Ok(claims)
+}
+
+/// The first second at which a key retired at `retired` verifies nothing any more: every token
+/// it signed (at most [`MAX_CLOCK_SKEW`] after the retirement, living at most `max_lifetime`)
+/// has expired by then.
+fn retired_window_end(retired: i64, max_lifetime: i64) -> i64 {
+    retired
+        .saturating_add(max_lifetime)
+        .saturating_add(MAX_CLOCK_SKEW)
 }
 
 fn key_algorithm(key: &SigningKeyRecord) -> Result<SigningAlgorithm, TokenError> {
@@ -696,15 +735,15 @@ fn stored_key_error(key: &SigningKeyRecord) -> TokenError {
     .into()
 }
 
-/// The tenant's JWKS document, `{"keys": [...]}`: every key not retired, and every key retired
-/// less than `max_token_lifetime` seconds ago (tokens it signed may still be live). Only public
-/// members are ever published, whatever a stored JWK holds.
-pub fn jwks(keys: &[SigningKeyRecord], now: i64, max_token_lifetime: i64) -> serde_json::Value {
+/// The tenant's JWKS document, `{"keys": [...]}`: every key not retired, and every retired key
+/// that [`verify`] still accepts with the same `max_lifetime` (tokens it signed may still be
+/// live). Only public members are ever published, whatever a stored JWK holds.
+pub fn jwks(keys: &[SigningKeyRecord], now: i64, max_lifetime: i64) -> serde_json::Value {
     let published: Vec<PublicJwk> = keys
         .iter()
         .filter(|key| {
             key.retired_at
-                .is_none_or(|retired| now < retired.saturating_add(max_token_lifetime))
+                .is_none_or(|retired| now < retired_window_end(retired, max_lifetime))
         })
         // A stored JWK that does not parse cannot verify anything either; leaving it out keeps
         // the other keys (and so the other tokens) working.

@@ -4,6 +4,8 @@ const ALLOW_LIST: &str = include_str!("../../../../docs/policies/aaguid-allow-li
 const ADMINS_NEED_UV: &str = include_str!("../../../../docs/policies/admins-need-uv.cedar");
 const MAX_10: &str = include_str!("../../../../docs/policies/max-10-credentials.cedar");
 const MAIL_ROLES: &str = include_str!("../../../../docs/policies/mail-roles.cedar");
+const FRESH_PASSKEY: &str =
+    include_str!("../../../../docs/policies/fresh-passkey-for-new-factors.cedar");
 const README: &str = include_str!("../../../../docs/policies/README.md");
 
 const YUBIKEY_5: &str = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
@@ -23,6 +25,7 @@ fn user(id: &str, role: Option<&str>, domain: Option<&str>) -> Principal {
         id: id.to_owned(),
         role: role.map(str::to_owned),
         domain: domain.map(str::to_owned),
+        token: None,
     }
 }
 
@@ -70,6 +73,7 @@ fn every_example_validates_and_has_a_notice() {
         ("admins-need-uv", ADMINS_NEED_UV),
         ("max-10-credentials", MAX_10),
         ("mail-roles", MAIL_ROLES),
+        ("fresh-passkey-for-new-factors", FRESH_PASSKEY),
     ] {
         let checked = check(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(
@@ -439,4 +443,47 @@ fn principals_from_actor_names_and_user_domains() {
     assert_eq!(user_domain("alice"), None);
     assert_eq!(user_domain("alice@"), None);
     assert!(is_attested("Basic") && is_attested("attca") && !is_attested("self"));
+}
+
+#[test]
+fn the_token_context_lets_a_tenant_ask_for_a_fresh_passkey() {
+    let policies = policies(FRESH_PASSKEY);
+    let owner = Resource {
+        user_id: "u1".to_owned(),
+        ..Resource::default()
+    };
+    let with = |amr: &[&str], auth_age_secs: i64| Principal::User {
+        id: "u1".to_owned(),
+        role: None,
+        domain: None,
+        token: Some(TokenFacts {
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            auth_time: 1_750_000_000 - auth_age_secs,
+            auth_age_secs,
+            token_age_secs: auth_age_secs,
+        }),
+    };
+    assert!(policies
+        .decide(&with(&["passkey", "user"], 30), Action::EnrolMfa, &owner)
+        .is_ok());
+    let notice = ["Sign in with your passkey again (within two minutes) to add a second factor."];
+    for principal in [
+        with(&["passkey"], 121),
+        with(&["backup_code"], 10),
+        with(&[], 0),
+        user("u1", None, None),
+    ] {
+        assert_eq!(
+            denied(policies.decide(&principal, Action::EnrolMfa, &owner)),
+            notice,
+            "{principal:?}"
+        );
+    }
+    // Other actions, and the app's backend, are not concerned.
+    assert!(policies
+        .decide(&with(&[], 0), Action::ManageCredential, &owner)
+        .is_ok());
+    assert!(policies
+        .decide(&api_key(), Action::EnrolMfa, &owner)
+        .is_ok());
 }

@@ -10,7 +10,8 @@
 //! users from one address, as it calls the secret-key API. What an attacker holding a user
 //! token could guess at, the backup codes, is limited per user by the failure budget.
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -19,21 +20,21 @@ use passkeyd_webauthn::CreationOptionsJson;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::credentials::{parse_credential_id, CredentialPatch, CredentialView};
 use super::registration::RegistrationBegun;
-use super::users::CredentialList;
 use super::{ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::UserCaller;
 use crate::backup_codes;
 use crate::ceremony::{self, Begun, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
-use crate::policy::{self, Action, Principal, Resource};
+use crate::policy::{self, Action, Principal, Resource, TokenFacts};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
 use crate::store::{Credential, NewRegistration, StoreError, User};
+use crate::token_keys;
 
 /// The `/me` routes.
 pub fn router() -> Router<AppState> {
@@ -54,13 +55,48 @@ pub(crate) fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> 
     TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)
 }
 
-/// The caller as the tenant's policies see them: the user, with the token's role and domain.
+/// The caller as the tenant's policies see them: the user, with the token's role and domain,
+/// and how the token was earned (the request context).
 pub(crate) fn principal(caller: &UserCaller) -> Principal {
     Principal::User {
         id: caller.user.id.clone(),
         role: caller.claims.role.clone(),
         domain: caller.claims.domain.clone(),
+        token: Some(TokenFacts {
+            amr: caller.claims.amr.clone(),
+            auth_time: caller.claims.auth_time,
+            auth_age_secs: caller.auth_age_secs(),
+            token_age_secs: caller.token_age_secs(),
+        }),
     }
+}
+
+/// Refuses a change of the caller's factors (403 `step_up_required`) unless their token is a
+/// step-up ([`UserCaller::stepped_up`] within the tenant's `step_up_max_age_secs`), or they have
+/// no factor yet: no credential (`credential_count`) and no unused backup code. So the first
+/// enrolment works with the token the app minted for its password session, as flashback's and
+/// Jitsudo's MFA enrolment documents; every later change needs the proof of a factor already
+/// held, which a stolen password session lacks.
+pub(crate) async fn require_step_up(
+    state: &AppState,
+    caller: &UserCaller,
+    settings: &TenantSettings,
+    credential_count: usize,
+) -> Result<(), ApiError> {
+    let max_age_secs = settings.step_up_max_age_secs;
+    if caller.stepped_up(max_age_secs) {
+        return Ok(());
+    }
+    let has_factor = credential_count > 0
+        || !state
+            .store
+            .unused_backup_codes(&caller.tenant.id, &caller.user.id)
+            .await?
+            .is_empty();
+    if has_factor {
+        return Err(ApiError::StepUpRequired { max_age_secs });
+    }
+    Ok(())
 }
 
 /// What a policy decides on: the user (and the credential, when one is concerned).
@@ -115,21 +151,89 @@ async fn own_credential(
     }
 }
 
-/// The caller's credentials.
+/// The most credentials one page of `GET /me/credentials` holds.
+pub const MAX_PAGE: u32 = 100;
+/// The page size of `GET /me/credentials` when the caller names none.
+pub const DEFAULT_PAGE: u32 = 20;
+
+/// Query of `GET /me/credentials`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// How many credentials to answer, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+}
+
+/// A page of the caller's credentials.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialPage {
+    /// Oldest first (by creation, then credential ID).
+    pub credentials: Vec<CredentialView>,
+    /// Pass it as `cursor` for the next page; null on the last page. Opaque.
+    pub next_cursor: Option<String>,
+}
+
+/// The position after `credential` in the listing order, as a cursor: its creation time and
+/// ID, so a page resumes after it even if it was deleted meanwhile.
+fn cursor_of(credential: &Credential) -> String {
+    let mut bytes = credential.created_at.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&credential.id);
+    base64url_encode(&bytes)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, Vec<u8>), ApiError> {
+    let invalid = || ApiError::InvalidRequest("cursor is not a cursor of this listing".to_owned());
+    let bytes = base64url_decode(cursor).map_err(|_| invalid())?;
+    if bytes.len() < 8 || bytes.len() > 8 + 1_024 {
+        return Err(invalid());
+    }
+    let (at, id) = bytes.split_at(8);
+    let at = i64::from_be_bytes(at.try_into().map_err(|_| invalid())?);
+    Ok((at, id.to_vec()))
+}
+
+/// The caller's credentials, a page at a time (`limit`, `cursor`; the answer's `nextCursor`
+/// names the next page).
 #[utoipa::path(get, path = "/me/credentials", tag = "me",
+    params(ListQuery),
     security(("user_token" = [])),
-    responses((status = 200, body = CredentialList), (status = "4XX", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CredentialPage), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn list(
     caller: UserCaller,
     State(state): State<AppState>,
-) -> Result<Json<CredentialList>, ApiError> {
-    let credentials = own_credentials(&state, &caller).await?;
-    Ok(Json(CredentialList {
-        credentials: credentials
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<CredentialPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut credentials = own_credentials(&state, &caller).await?;
+    // A user holds a handful of credentials: the store answers them all and the page is
+    // cut here, in one stable order.
+    credentials.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let start = after.map_or(0, |(at, id)| {
+        credentials.partition_point(|c| (c.created_at, c.id.as_slice()) <= (at, id.as_slice()))
+    });
+    let rest = credentials.get(start..).unwrap_or_default();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = rest.get(..limit.min(rest.len())).unwrap_or_default();
+    let next_cursor = (rest.len() > page.len())
+        .then(|| page.last().map(cursor_of))
+        .flatten();
+    Ok(Json(CredentialPage {
+        credentials: page
             .iter()
             .map(|c| CredentialView::new(&state, c))
             .collect(),
-        next_cursor: None,
+        next_cursor,
     }))
 }
 
@@ -258,7 +362,11 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
         &resource(&caller.user, Some(&credential), count),
     )
     .await?;
-    let require_mfa = settings(caller)?.require_mfa;
+    let settings = settings(caller)?;
+    // Removing a factor is a change of factors: a stolen password session must not strip
+    // the account of its passkeys. After the policy, whose "never" outranks "prove it".
+    require_step_up(state, caller, &settings, count).await?;
+    let require_mfa = settings.require_mfa;
     if require_mfa && count <= 1 {
         return Err(last_credential());
     }
@@ -395,6 +503,7 @@ pub(crate) async fn begin_enrolment(
         &resource(&caller.user, None, count),
     )
     .await?;
+    require_step_up(state, caller, &ctx.settings, count).await?;
     let registrant = Registrant {
         user_id: Some(caller.user.id.clone()),
         user_name: None,
@@ -475,6 +584,14 @@ pub(crate) async fn finish_enrolment(
     friendly_name: Option<String>,
     audit: &mut Audit,
 ) -> Result<MfaEnrolled, ApiError> {
+    // Checked again at the finish, before the session is used: the begin may have been made
+    // when the user had no factor yet, or with a step-up that has aged since.
+    let count = state
+        .store
+        .credentials(&caller.tenant.id, &caller.user.id)
+        .await?
+        .len();
+    require_step_up(state, caller, &ctx.settings, count).await?;
     let done = ceremony::finish_registration_as(
         state,
         ctx,
@@ -535,7 +652,8 @@ pub async fn regenerate_codes(
             .credentials(tenant, &caller.user.id)
             .await?
             .len();
-        // New codes are a new second factor: the same decision as enrolling a passkey.
+        // New codes are a new second factor: the same decision and step-up as enrolling a
+        // passkey.
         policy::authorize(
             &state,
             tenant,
@@ -544,6 +662,7 @@ pub async fn regenerate_codes(
             &resource(&caller.user, None, count),
         )
         .await?;
+        require_step_up(&state, &caller, &settings(&caller)?, count).await?;
         let codes = backup_codes::replace(&state, tenant, &caller.user.id).await?;
         Ok(BackupCodes {
             remaining: codes.len(),
@@ -570,11 +689,19 @@ pub struct BackupCodeVerified {
     pub verified: bool,
     /// How many unused codes the user holds now.
     pub remaining: usize,
+    /// A fresh user token proving the code (`amr: ["backup_code"]`, `auth_time` now, the role
+    /// and domain of the token the code was verified with, living the tenant's
+    /// `token_ttl_secs`): the step-up of a user who lost their passkey, for the routes that
+    /// change factors.
+    pub token: String,
+    /// When `token` expires (Unix seconds).
+    pub expires_at: i64,
 }
 
-/// Uses one of the caller's backup codes (single use). A wrong code counts against the user's
-/// throttle: after three wrong codes in a row, each further one makes the next attempt wait 1 s,
-/// doubling, at most 15 min; until then it answers 429 `rate_limited` with `Retry-After`.
+/// Uses one of the caller's backup codes (single use) and answers a fresh token that proves it
+/// (a step-up). A wrong code counts against the user's throttle: after three wrong codes in a
+/// row, each further one makes the next attempt wait 1 s, doubling, at most 15 min; until then
+/// it answers 429 `rate_limited` with `Retry-After`.
 #[utoipa::path(post, path = "/me/mfa/backup-codes/verify", tag = "me",
     request_body = BackupCodeVerify,
     security(("user_token" = [])),
@@ -587,10 +714,27 @@ pub async fn verify_code(
     ApiJson(body): ApiJson<BackupCodeVerify>,
 ) -> Result<Json<BackupCodeVerified>, ApiError> {
     let audit = audit(&caller, "backup_code.verify", ip, request_id);
-    let result = backup_codes::verify(&state, &caller.tenant.id, &caller.user, &body.code).await;
-    let remaining = finish(&state, audit, result).await?;
+    let result = async {
+        let settings = settings(&caller)?;
+        let remaining =
+            backup_codes::verify(&state, &caller.tenant.id, &caller.user, &body.code).await?;
+        let token = token_keys::mint_backup_code(
+            &state,
+            &caller.tenant,
+            &settings,
+            &caller.user,
+            caller.claims.role.clone(),
+            caller.claims.domain.clone(),
+        )
+        .await?;
+        Ok((remaining, token))
+    }
+    .await;
+    let (remaining, token) = finish(&state, audit, result).await?;
     Ok(Json(BackupCodeVerified {
         verified: true,
         remaining,
+        token: token.token,
+        expires_at: token.expires_at,
     }))
 }

@@ -544,6 +544,14 @@ fn api_codes() -> Vec<CodeRow> {
              annotations of the policies that decided.",
         ),
         CodeRow::of(
+            &ApiError::StepUpRequired { max_age_secs: 300 },
+            "The change touches the user's factors (adding an authenticator, deleting a \
+             passkey, new backup codes) and the user has some: it needs a token whose `amr` \
+             shows a passkey or a backup code, proved at most `details.max_age_secs` ago (the \
+             tenant's `step_up_max_age_secs`). Sign in with a passkey, or verify a backup code, \
+             and use the token that answers.",
+        ),
+        CodeRow::of(
             &ApiError::TenantMismatch,
             "`X-Tenant-ID` names another tenant than the API key's.",
         ),

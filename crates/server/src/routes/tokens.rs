@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 use crate::store::{RegistrationToken, StoreError, Tenant};
 use crate::tenant::TenantId;
-use crate::token_keys;
+use crate::token_keys::{self, Purpose};
 use crate::tokens::ResultClaims;
 
 /// How long a registration token is valid, in seconds.
@@ -161,8 +161,38 @@ pub async fn take_registration_token(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenVerifyRequest {
-    /// A result token from a registration or authentication finish.
+    /// A token passkeyd signed: by default the result token of a sign-in.
     pub token: String,
+    /// The purpose the caller expects (default `authentication`: a sign-in result). A token
+    /// of any other purpose is refused as `token_invalid`, and is not used up.
+    #[serde(default)]
+    pub purpose: TokenPurpose,
+}
+
+/// The purpose of a token, as `POST /tokens/verify` takes and answers it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    /// The result of a passkey sign-in.
+    #[default]
+    Authentication,
+    /// A Jitsudo-dialect MFA challenge (`challenge_id`).
+    MfaChallenge,
+    /// The result of a registration.
+    Registration,
+    /// A user token (`POST /users/{userId}/tokens`, or a backup-code verification).
+    User,
+}
+
+impl From<TokenPurpose> for Purpose {
+    fn from(purpose: TokenPurpose) -> Self {
+        match purpose {
+            TokenPurpose::Authentication => Self::Authentication,
+            TokenPurpose::MfaChallenge => Self::MfaChallenge,
+            TokenPurpose::Registration => Self::Registration,
+            TokenPurpose::User => Self::User,
+        }
+    }
 }
 
 /// Answer of `POST /tokens/verify`.
@@ -171,13 +201,16 @@ pub struct TokenVerifyRequest {
 pub struct TokenVerified {
     /// Always true (failures are error answers).
     pub valid: bool,
+    /// The token's purpose: always the one asked for.
+    pub purpose: TokenPurpose,
     /// The token's claims.
     #[schema(value_type = Object)]
     pub claims: ResultClaims,
 }
 
-/// Verifies a result token and redeems it: the same token is refused the second time
-/// (401 `token_used`).
+/// Verifies a token of the purpose asked for (by default a sign-in result) and redeems it:
+/// the same token is refused the second time (401 `token_used`). A token of another purpose
+/// is 401 `token_invalid` and stays unused.
 #[utoipa::path(post, path = "/tokens/verify", tag = "tokens",
     request_body = TokenVerifyRequest,
     security(("api_key" = [])),
@@ -197,7 +230,7 @@ pub async fn verify(
         ip.0,
         request_id,
     );
-    let result = token_keys::redeem(&state, tenant, &body.token).await;
+    let result = token_keys::redeem(&state, tenant, &body.token, body.purpose.into()).await;
     if let Ok(claims) = &result {
         audit.subject(format!("user:{}", claims.sub));
     }
@@ -209,6 +242,7 @@ pub async fn verify(
         .await;
     Ok(Json(TokenVerified {
         valid: true,
+        purpose: body.purpose,
         claims: result?,
     }))
 }

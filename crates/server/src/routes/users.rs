@@ -196,7 +196,8 @@ pub struct UserTokenBody {
     pub role: Option<String>,
     /// The user's domain in the app (1 to 64 printable characters), for the tenant's policies.
     pub domain: Option<String>,
-    /// Lifetime in seconds, 1 to 3600 (default 900).
+    /// Lifetime in seconds, 1 to the tenant's `user_token_max_ttl_secs` (3600 unless the
+    /// tenant sets it; a longer one is refused, 400). Default 900, or the cap if shorter.
     pub ttl_seconds: Option<u32>,
     /// For a user passkeyd does not know yet (one who so far signs in only with a password):
     /// their user name, so they are created and can enrol a passkey at `/me`. Ignored for an
@@ -279,7 +280,7 @@ pub async fn mint_token(
             ttl_secs: body.ttl_seconds,
             mfa_challenge,
         };
-        token_keys::mint_user(&state, tenant, &settings, &user.id, request).await
+        token_keys::mint_user(&state, tenant, &settings, &user, request).await
     }
     .await;
     if let Ok(token) = &result {

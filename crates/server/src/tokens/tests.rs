@@ -34,6 +34,7 @@ fn claims(tenant: &str) -> ResultClaims {
         role: None,
         domain: None,
         purpose: "authentication".to_owned(),
+        uh: None,
     }
 }
 
@@ -79,7 +80,10 @@ fn round_trip() {
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         assert_eq!(key.algorithm, algorithm.as_str());
         assert_eq!(URL_SAFE_NO_PAD.decode(&key.kid).unwrap().len(), 16);
-        assert_eq!(verify(&token, "t1", &[key], NOW).unwrap(), claims("t1"));
+        assert_eq!(
+            verify(&token, "t1", &[key], NOW, LIFETIME).unwrap(),
+            claims("t1")
+        );
     }
 }
 
@@ -98,7 +102,7 @@ fn optional_claims_are_omitted_when_absent_and_kept_when_present() {
     full.role = Some("admin".to_owned());
     full.domain = Some("example.com".to_owned());
     let token = sign(&full, &key, "t1", &master).unwrap();
-    assert_eq!(verify(&token, "t1", &[key], NOW).unwrap(), full);
+    assert_eq!(verify(&token, "t1", &[key], NOW, LIFETIME).unwrap(), full);
 }
 
 #[test]
@@ -177,9 +181,10 @@ fn retired_key_is_published_until_its_grace_ends() {
             .collect()
     };
     assert_eq!(kids(NOW), [active.kid.as_str(), retired.kid.as_str()]);
-    assert_eq!(kids(NOW + 199), [active.kid.as_str(), retired.kid.as_str()]);
-    // Any token the retired key signed expired by `retired_at + LIFETIME`.
-    assert_eq!(kids(NOW + 200), [active.kid.as_str()]);
+    assert_eq!(kids(NOW + 259), [active.kid.as_str(), retired.kid.as_str()]);
+    // Any token the retired key signed (up to the clock skew after its retirement) expired by
+    // `retired_at + LIFETIME + MAX_CLOCK_SKEW`.
+    assert_eq!(kids(NOW + 260), [active.kid.as_str()]);
 }
 
 #[test]
@@ -189,13 +194,13 @@ fn token_of_one_tenant_does_not_verify_for_another() {
     let key_b = signing_key("tenant-b", SigningAlgorithm::Es256, &master);
     let token = sign(&claims("tenant-a"), &key_a, "tenant-a", &master).unwrap();
     assert_eq!(
-        reason(verify(&token, "tenant-b", one(&key_b), NOW)),
+        reason(verify(&token, "tenant-b", one(&key_b), NOW, LIFETIME)),
         InvalidToken::UnknownKey
     );
     // Even if B's key list somehow held A's key, the audience is A's.
     let both = [key_a.clone(), key_b];
     assert_eq!(
-        reason(verify(&token, "tenant-b", &both, NOW)),
+        reason(verify(&token, "tenant-b", &both, NOW, LIFETIME)),
         InvalidToken::WrongAudience
     );
 
@@ -204,7 +209,7 @@ fn token_of_one_tenant_does_not_verify_for_another() {
     mixed.tenant = "tenant-b".to_owned();
     let token = sign(&mixed, &key_a, "tenant-a", &master).unwrap();
     assert_eq!(
-        reason(verify(&token, "tenant-a", &both, NOW)),
+        reason(verify(&token, "tenant-a", &both, NOW, LIFETIME)),
         InvalidToken::WrongAudience
     );
 
@@ -225,18 +230,18 @@ fn tampered_tokens_are_refused() {
             "{header}.{}.{signature}",
             b64(altered.to_string().as_bytes())
         );
-        let result = verify(&forged, "t1", one(&key), NOW);
+        let result = verify(&forged, "t1", one(&key), NOW, LIFETIME);
         assert_eq!(reason(result), InvalidToken::BadSignature);
 
         let mut bytes = unb64(&signature);
         bytes[10] ^= 1;
         let forged = format!("{header}.{payload}.{}", b64(&bytes));
-        let result = verify(&forged, "t1", one(&key), NOW);
+        let result = verify(&forged, "t1", one(&key), NOW, LIFETIME);
         assert_eq!(reason(result), InvalidToken::BadSignature);
 
         let truncated = format!("{header}.{payload}");
         assert_eq!(
-            reason(verify(&truncated, "t1", &[key], NOW)),
+            reason(verify(&truncated, "t1", &[key], NOW, LIFETIME)),
             InvalidToken::Malformed
         );
     }
@@ -253,7 +258,7 @@ fn alg_none_is_refused() {
                 "{}.{payload}.{signature}",
                 b64(header.to_string().as_bytes())
             );
-            let err = verify(&forged, "t1", one(&key), NOW).unwrap_err();
+            let err = verify(&forged, "t1", one(&key), NOW, LIFETIME).unwrap_err();
             assert_eq!(err.code(), "token_invalid", "{alg}: {err:?}");
         }
     }
@@ -278,7 +283,7 @@ fn hmac_keyed_with_the_public_key_is_refused() {
                 header.kid = Some(key.kid.clone());
                 let encoding_key = EncodingKey::from_secret(secret);
                 let forged = jsonwebtoken::encode(&header, &claims("t1"), &encoding_key).unwrap();
-                let result = verify(&forged, "t1", one(&key), NOW);
+                let result = verify(&forged, "t1", one(&key), NOW, LIFETIME);
                 assert_eq!(reason(result), InvalidToken::AlgorithmMismatch);
             }
         }
@@ -299,7 +304,7 @@ fn alg_of_another_key_type_is_refused() {
     );
     let keys = [ed_key, ec_key];
     assert_eq!(
-        reason(verify(&forged, "t1", &keys, NOW)),
+        reason(verify(&forged, "t1", &keys, NOW, LIFETIME)),
         InvalidToken::AlgorithmMismatch
     );
 }
@@ -308,8 +313,8 @@ fn alg_of_another_key_type_is_refused() {
 fn expiry_has_no_leeway() {
     let (key, token) = signed(SigningAlgorithm::EdDsa);
     let keys = [key];
-    assert!(verify(&token, "t1", &keys, NOW + LIFETIME - 1).is_ok());
-    let err = verify(&token, "t1", &keys, NOW + LIFETIME).unwrap_err();
+    assert!(verify(&token, "t1", &keys, NOW + LIFETIME - 1, LIFETIME).is_ok());
+    let err = verify(&token, "t1", &keys, NOW + LIFETIME, LIFETIME).unwrap_err();
     assert!(matches!(err, TokenError::Expired), "{err:?}");
     assert_eq!(err.code(), "token_expired");
 }
@@ -322,11 +327,11 @@ fn issued_in_the_future_is_refused_beyond_clock_skew() {
     let mut early = claims("t1");
     early.iat = NOW + MAX_CLOCK_SKEW;
     let token = sign(&early, &key, "t1", &master).unwrap();
-    assert!(verify(&token, "t1", &keys, NOW).is_ok());
+    assert!(verify(&token, "t1", &keys, NOW, LIFETIME).is_ok());
     early.iat += 1;
     let token = sign(&early, &key, "t1", &master).unwrap();
     assert_eq!(
-        reason(verify(&token, "t1", &keys, NOW)),
+        reason(verify(&token, "t1", &keys, NOW, LIFETIME)),
         InvalidToken::IssuedInFuture
     );
 }
@@ -339,7 +344,7 @@ fn wrong_issuer_is_refused() {
     foreign.iss = "someone-else".to_owned();
     let token = sign(&foreign, &key, "t1", &master).unwrap();
     assert_eq!(
-        reason(verify(&token, "t1", &[key], NOW)),
+        reason(verify(&token, "t1", &[key], NOW, LIFETIME)),
         InvalidToken::WrongIssuer
     );
 }
@@ -362,7 +367,7 @@ fn critical_header_extensions_are_refused() {
     let encoding_key = EncodingKey::from_ed_der(&pkcs8);
     let token = jsonwebtoken::encode(&header, &claims("t1"), &encoding_key).unwrap();
     assert_eq!(
-        reason(verify(&token, "t1", &[key], NOW)),
+        reason(verify(&token, "t1", &[key], NOW, LIFETIME)),
         InvalidToken::Malformed
     );
 }
@@ -373,17 +378,17 @@ fn malformed_unknown_and_oversized_tokens_are_refused() {
     let keys = [key];
     for garbage in ["", "a", "a.b.c", "..", "eyJ9.eyJ9.AA"] {
         assert_eq!(
-            reason(verify(garbage, "t1", &keys, NOW)),
+            reason(verify(garbage, "t1", &keys, NOW, LIFETIME)),
             InvalidToken::Malformed
         );
     }
     let (other_key, _) = signed(SigningAlgorithm::Es256);
     assert_eq!(
-        reason(verify(&token, "t1", &[other_key], NOW)),
+        reason(verify(&token, "t1", &[other_key], NOW, LIFETIME)),
         InvalidToken::UnknownKey
     );
     assert_eq!(
-        reason(verify(&token, "t1", &[], NOW)),
+        reason(verify(&token, "t1", &[], NOW, LIFETIME)),
         InvalidToken::UnknownKey
     );
 
@@ -395,13 +400,13 @@ fn malformed_unknown_and_oversized_tokens_are_refused() {
         b64(no_kid.to_string().as_bytes())
     );
     assert_eq!(
-        reason(verify(&forged, "t1", &keys, NOW)),
+        reason(verify(&forged, "t1", &keys, NOW, LIFETIME)),
         InvalidToken::UnknownKey
     );
 
     let long = format!("{token}{}", "A".repeat(MAX_TOKEN_LEN));
     assert_eq!(
-        reason(verify(&long, "t1", &keys, NOW)),
+        reason(verify(&long, "t1", &keys, NOW, LIFETIME)),
         InvalidToken::TooLong
     );
 }
@@ -410,13 +415,13 @@ fn malformed_unknown_and_oversized_tokens_are_refused() {
 fn unusable_stored_key_is_a_key_error() {
     let (mut key, token) = signed(SigningAlgorithm::Es256);
     key.algorithm = "HS256".to_owned();
-    let err = verify(&token, "t1", one(&key), NOW).unwrap_err();
+    let err = verify(&token, "t1", one(&key), NOW, LIFETIME).unwrap_err();
     assert_eq!(err.code(), "key_error");
     // A JWK of the wrong type for the stored algorithm is not used either.
     let (ed_key, _) = signed(SigningAlgorithm::EdDsa);
     key.algorithm = "ES256".to_owned();
     key.public_jwk = ed_key.public_jwk;
-    let err = verify(&token, "t1", &[key], NOW).unwrap_err();
+    let err = verify(&token, "t1", &[key], NOW, LIFETIME).unwrap_err();
     assert!(
         matches!(err, TokenError::Key(KeyError::StoredKey { .. })),
         "{err:?}"
@@ -627,7 +632,7 @@ fn cached_signing_gives_tokens_that_verify_and_keeps_keys_apart_by_tenant() {
             // Opened on the first call, from the cache on the second.
             let token = sign_cached(&claims("t1"), &key, "t1", &sealer, &opened).unwrap();
             assert_eq!(
-                verify(&token, "t1", one(&key), NOW).unwrap().sub,
+                verify(&token, "t1", one(&key), NOW, LIFETIME).unwrap().sub,
                 claims("t1").sub
             );
         }
@@ -638,4 +643,54 @@ fn cached_signing_gives_tokens_that_verify_and_keeps_keys_apart_by_tenant() {
     let key = signing_key("t1", SigningAlgorithm::Es256, &sealer);
     let other = master();
     assert!(sign_cached(&claims("t1"), &key, "t1", &other, &OpenedKeys::default()).is_err());
+}
+
+#[test]
+fn a_lifetime_over_the_cap_is_refused_whoever_signed_it() {
+    let master = master();
+    let key = signing_key("t1", SigningAlgorithm::Es256, &master);
+    let mut long = claims("t1");
+    long.exp = long.iat + LIFETIME + 1;
+    let token = sign(&long, &key, "t1", &master).unwrap();
+    assert_eq!(
+        reason(verify(&token, "t1", one(&key), NOW, LIFETIME)),
+        InvalidToken::LifetimeTooLong
+    );
+    assert!(verify(&token, "t1", one(&key), NOW, LIFETIME + 1).is_ok());
+    // Ten years, the attack on a leaked key.
+    long.exp = long.iat + 10 * 365 * 86_400;
+    let token = sign(&long, &key, "t1", &master).unwrap();
+    assert_eq!(
+        reason(verify(&token, "t1", one(&key), NOW, LIFETIME)),
+        InvalidToken::LifetimeTooLong
+    );
+}
+
+#[test]
+fn a_retired_key_verifies_only_its_own_tokens_and_only_while_they_can_live() {
+    let master = master();
+    let mut key = signing_key("t1", SigningAlgorithm::Es256, &master);
+    let before = sign(&claims("t1"), &key, "t1", &master).unwrap();
+    key.retired_at = Some(NOW + 10);
+    assert!(verify(&before, "t1", one(&key), NOW + 10, LIFETIME).is_ok());
+    assert!(verify(&before, "t1", one(&key), NOW + LIFETIME - 1, LIFETIME).is_ok());
+    // Signed after the retirement (beyond the clock skew): only a leaked key does that.
+    let mut late = claims("t1");
+    late.iat = NOW + 10 + MAX_CLOCK_SKEW + 1;
+    late.exp = late.iat + LIFETIME;
+    let token = sign(&late, &key, "t1", &master).unwrap();
+    assert_eq!(
+        reason(verify(&token, "t1", one(&key), late.iat, LIFETIME)),
+        InvalidToken::RetiredKey
+    );
+    // Within the skew it is a node that had not seen the rotation yet.
+    late.iat = NOW + 10 + MAX_CLOCK_SKEW;
+    late.exp = late.iat + LIFETIME;
+    let token = sign(&late, &key, "t1", &master).unwrap();
+    assert!(verify(&token, "t1", one(&key), late.iat, LIFETIME).is_ok());
+    // Once the longest token it may have signed has expired, the key verifies nothing (the
+    // two checks above already imply it; the window is a second wall).
+    let end = NOW + 10 + LIFETIME + MAX_CLOCK_SKEW;
+    assert!(verify(&token, "t1", one(&key), end - 1, LIFETIME).is_ok());
+    assert!(verify(&token, "t1", one(&key), end, LIFETIME).is_err());
 }

@@ -175,35 +175,8 @@ async fn documented_flow_end_to_end_and_native_sign_in() {
     assert_eq!(done["data"]["codes"].as_array().unwrap().len(), 10);
     assert_eq!(done["data"]["remaining"], 10);
 
-    // The same completion again: the ceremony was single use.
-    let again = post(&server, &token, COMPLETE, Some(&complete)).await;
-    failure(again, 400, "Passkey registration failed").await;
-
-    // The alternative endpoint completes a second enrolment; no new codes.
-    let (second, complete) = {
-        let begun =
-            success(post(&server, &token, SETUP, Some(&json!({"mfaType": "passkey"}))).await).await;
-        let options = &begun["data"]["options"];
-        // The first passkey is excluded.
-        assert_eq!(
-            options["excludeCredentials"][0]["id"],
-            credential_id.as_str()
-        );
-        let credential = new_credential(options);
-        let response = credential
-            .register(&challenge(options), ORIGIN)
-            .build()
-            .to_json();
-        let body = documented_body(&response, &challenge(options));
-        (credential, body)
-    };
-    let done = success(post(&server, &token, COMPLETE_ALTERNATIVE, Some(&complete)).await).await;
-    assert_eq!(done["message"], "Passkey registration completed");
-    assert_eq!(done["data"]["credentialId"], base64url_encode(&second.id));
-    assert_eq!(done["data"]["codes"], json!([]));
-    assert_eq!(done["data"]["remaining"], 10);
-
-    // POST /mfa/passkey/auth-options: the documented members, the challenge standard base64.
+    // POST /mfa/passkey/auth-options (with the password session's token: the check changes no
+    // factor): the documented members, the challenge standard base64.
     let options = success(post(&server, &token, AUTH_OPTIONS, None).await).await;
     assert_eq!(keys(&options), ["data", "success"]);
     let data = &options["data"];
@@ -226,7 +199,7 @@ async fn documented_flow_end_to_end_and_native_sign_in() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(allowed.len(), 2);
+    assert_eq!(allowed.len(), 1);
     assert!(allowed.contains(&credential_id.as_str()));
     let signed = STANDARD
         .decode(data["challenge"].as_str().unwrap())
@@ -260,6 +233,49 @@ async fn documented_flow_end_to_end_and_native_sign_in() {
     // Single use: the same assertion again fails.
     let replay = post(&server, &token, VERIFY, Some(&body)).await;
     failure(replay, 400, "Passkey verification failed").await;
+
+    // A second enrolment with the same token (the app's, for a password session) is refused:
+    // Ada has a passkey now, and changing her factors needs a recent proof of one.
+    let setup = json!({"mfaType": "passkey"});
+    let refused = post(&server, &token, SETUP, Some(&setup)).await;
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "success": false,
+            "error": "Recent passkey or backup code verification required",
+            "code": "step_up_required",
+            "maxAgeSecs": 300,
+        })
+    );
+    // With the token of /mfa/passkey/verify (a step-up), the alternative endpoint completes a
+    // second enrolment; no new codes.
+    let stepped = verified["data"]["token"].as_str().unwrap().to_owned();
+    // The first completion again, even stepped up: the ceremony was single use.
+    let again = post(&server, &stepped, COMPLETE, Some(&complete)).await;
+    failure(again, 400, "Passkey registration failed").await;
+    let (second, complete) = {
+        let begun = success(post(&server, &stepped, SETUP, Some(&setup)).await).await;
+        let options = &begun["data"]["options"];
+        // The first passkey is excluded.
+        assert_eq!(
+            options["excludeCredentials"][0]["id"],
+            credential_id.as_str()
+        );
+        let credential = new_credential(options);
+        let response = credential
+            .register(&challenge(options), ORIGIN)
+            .build()
+            .to_json();
+        let body = documented_body(&response, &challenge(options));
+        (credential, body)
+    };
+    let done = success(post(&server, &stepped, COMPLETE_ALTERNATIVE, Some(&complete)).await).await;
+    assert_eq!(done["message"], "Passkey registration completed");
+    assert_eq!(done["data"]["credentialId"], base64url_encode(&second.id));
+    assert_eq!(done["data"]["codes"], json!([]));
+    assert_eq!(done["data"]["remaining"], 10);
 
     // The passkey enrolled through flashback signs in through the native API.
     let key = server.key.expose().to_owned();

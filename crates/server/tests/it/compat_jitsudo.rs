@@ -211,6 +211,27 @@ async fn documented_flow_end_to_end_and_native_sign_in() {
     let first_codes = enrolled["codes"].as_array().unwrap().clone();
     assert_eq!(first_codes.len(), 10);
     assert_eq!(enrolled["remaining"], 10);
+
+    // A second method with the same token (the app's, for a password session) is refused in
+    // Jitsudo's error shape: Ada has a factor now, and adding one needs a recent proof.
+    let fido = format!("{REGISTER}?method_type=webauthn_fido");
+    let refused = post(&server, &fido, &token, None).await;
+    let refused = error_body(refused, 403).await;
+    assert_eq!(keys(&refused), ["code", "details", "message", "notices"]);
+    assert_eq!(refused["code"], "step_up_required");
+    assert_eq!(refused["details"]["max_age_secs"], 300);
+    // Ada steps up with one of her backup codes (as a user who lost the passkey would).
+    let verified = me(
+        &server,
+        Method::POST,
+        "/me/mfa/backup-codes/verify",
+        &token,
+        Some(json!({ "code": first_codes[9] })),
+    )
+    .await;
+    let stepped = ok(verified).await["token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&stepped)["amr"], json!(["backup_code"]));
+    let token = stepped;
     // The same completion again: no pending enrolment.
     error(
         post(&server, COMPLETE, &token, Some(&body)).await,
@@ -219,7 +240,7 @@ async fn documented_flow_end_to_end_and_native_sign_in() {
     )
     .await;
 
-    // A security key: cross-platform; no new codes.
+    // A security key: cross-platform; no new codes (nine left of the first ten).
     let options = register(&server, &token, "webauthn_fido").await;
     assert_eq!(
         options["authenticatorSelection"]["authenticatorAttachment"],
@@ -232,7 +253,7 @@ async fn documented_flow_end_to_end_and_native_sign_in() {
     );
     let (key, body) = completion(&options, "YubiKey", "webauthn_fido", true);
     let enrolled = ok(post(&server, COMPLETE, &token, Some(&body)).await).await;
-    assert_eq!(enrolled, json!({"codes": [], "remaining": 10}));
+    assert_eq!(enrolled, json!({"codes": [], "remaining": 9}));
 
     // GET /v1/users/me/mfa
     let listed = ok(call(&server, Method::GET, METHODS, &token, Some("default"), None).await).await;

@@ -208,6 +208,22 @@ async fn sign_in(server: &Server, credential: &Credential, sign_count: u32) -> r
     post(server, AUTHENTICATION_VERIFY, None, &assertion).await
 }
 
+/// `account` stepped up: its Basic password is now the token of a usernameless sign-in with
+/// `credential` (adding a passkey to an account that has one needs a recent proof of one).
+async fn stepped_up(
+    server: &Server,
+    account: &Account,
+    credential: &Credential,
+    sign_count: u32,
+) -> Account {
+    let signed_in = ok(sign_in(server, credential, sign_count).await).await;
+    Account {
+        user_id: account.user_id.clone(),
+        name: account.name.clone(),
+        token: signed_in["token"].as_str().unwrap().to_owned(),
+    }
+}
+
 /// Asserts a 401 `unauthenticated` with `WWW-Authenticate: Basic`.
 async fn unauthenticated(response: reqwest::Response) {
     let challenge = response
@@ -346,7 +362,20 @@ async fn documented_flow_across_nodes_and_a_native_sign_in() {
     let body = registration(&credential, &options, "Windows Hello");
     let answer = ok(post(&b, REGISTRATION_VERIFY, Some(&ada), &body).await).await;
     assert_eq!(answer, json!({ "friendly_name": "Windows Hello" }));
-    // Single use: the same request again.
+
+    // A second passkey with the same token (the app's) is refused: Ada has one now, and
+    // adding another needs a recent proof of it. She signs in with it (usernameless, through
+    // mailcheap) and uses that token as her Basic password.
+    let refused = error_body(get(&a, REGISTRATION_OPTIONS, Some(&ada)).await, 403).await;
+    assert_eq!(refused["code"], "step_up_required");
+    assert_eq!(refused["details"]["max_age_secs"], 300);
+    let stepped = ok(sign_in(&a, &credential, 1).await).await;
+    let ada = Account {
+        user_id: ada.user_id.clone(),
+        name: ada.name.clone(),
+        token: stepped["token"].as_str().unwrap().to_owned(),
+    };
+    // Single use: the first registration again.
     let again = error_body(post(&a, REGISTRATION_VERIFY, Some(&ada), &body).await, 400).await;
     assert_eq!(again["code"], "session_not_found");
 
@@ -418,7 +447,7 @@ async fn documented_flow_across_nodes_and_a_native_sign_in() {
     // credentials of the signed-in user.
     let assertion = credential
         .assert(&challenge(&request_options), ORIGIN)
-        .sign_count(1)
+        .sign_count(2)
         .build()
         .to_json();
     let signed_in = ok(post(&b, AUTHENTICATION_VERIFY, None, &assertion).await).await;
@@ -455,7 +484,7 @@ async fn documented_flow_across_nodes_and_a_native_sign_in() {
     assert_eq!(allowed.len(), 2);
     let assertion = credential
         .assert(&challenge(&options), ORIGIN)
-        .sign_count(2)
+        .sign_count(3)
         .build()
         .to_json();
     let native = ok(finish_authentication(&b, &key, &session, assertion).await).await;
@@ -551,6 +580,8 @@ async fn failed_requests_answer_the_envelope_and_change_nothing() {
     assert_eq!(no_challenge["code"], "session_not_found");
     assert_eq!(stored(&server, "mbx-ada").await, json!([]));
     ok(post(&server, REGISTRATION_VERIFY, Some(&ada), &good).await).await;
+    // Ada has a passkey now: the next ones need a step-up with it.
+    let ada = stepped_up(&server, &ada, &credential, 1).await;
 
     // A response from another origin fails verification, stores nothing, and uses up the
     // ceremony.

@@ -99,6 +99,46 @@ pub(crate) async fn register_in(
     credential
 }
 
+/// A step-up token for the credential's user: the result token of a passkey sign-in with it
+/// (`amr: ["passkey", ...]`, `auth_time` now). `sign_count` must exceed the last one used.
+pub(crate) async fn step_up(server: &Server, credential: &Credential, sign_count: u32) -> String {
+    let signed_in = ok(sign_in(server, credential, sign_count).await).await;
+    signed_in["token"].as_str().unwrap().to_owned()
+}
+
+/// A step-up token that keeps the role and domain of `token` (the app's token for the user):
+/// sign in with the passkey, get a new set of backup codes with that sign-in's token, and
+/// verify one with `token`, which answers a token with `amr: ["backup_code"]` and the claims
+/// of `token`. (A sign-in's own token names no role.)
+pub(crate) async fn step_up_keeping_claims(
+    server: &Server,
+    credential: &Credential,
+    sign_count: u32,
+    token: &str,
+) -> String {
+    let signed_in = step_up(server, credential, sign_count).await;
+    let codes = ok(me(
+        server,
+        Method::POST,
+        "/me/mfa/backup-codes",
+        &signed_in,
+        None,
+    )
+    .await)
+    .await;
+    let body = json!({ "code": codes["codes"][0] });
+    let verified = ok(me(
+        server,
+        Method::POST,
+        "/me/mfa/backup-codes/verify",
+        token,
+        Some(body),
+    )
+    .await)
+    .await;
+    verified["token"].as_str().unwrap().to_owned()
+}
+
 /// Registers a passkey for `user_id` in the default tenant.
 pub(crate) async fn register_user(server: &Server, user_id: &str) -> Credential {
     register_in(server, server.key.expose(), ORIGIN, user_id).await
@@ -282,6 +322,12 @@ async fn a_user_lists_renames_and_deletes_their_own_credentials() {
     let bad_id = me(&server, Method::DELETE, "/me/credentials/!!", &token, None).await;
     assert_eq!(error_body(bad_id, 400).await["code"], "invalid_request");
 
+    // Deleting a passkey needs a step-up: the user's token is the app's (a password session).
+    let refused = me(&server, Method::DELETE, &path, &token, None).await;
+    let refused = error_body(refused, 403).await;
+    assert_eq!(refused["code"], "step_up_required");
+    assert_eq!(refused["details"]["max_age_secs"], 300);
+    let token = step_up(&server, &second, 1).await;
     let deleted = me(&server, Method::DELETE, &path, &token, None).await;
     assert_eq!(deleted.status(), 204);
     let again = me(&server, Method::DELETE, &path, &token, None).await;
@@ -308,7 +354,8 @@ async fn a_user_can_never_reach_another_users_credentials() {
     let key = server.key.expose().to_owned();
     let alice = register_user(&server, "alice").await;
     let bob = register_user(&server, "bob").await;
-    let alice_token = user_token(&server, "alice").await;
+    // Stepped up, so that the routes that change factors answer for Alice's own account.
+    let alice_token = step_up(&server, &alice, 1).await;
     let bob_id = base64url_encode(&bob.id);
     let before = stored_credentials(&server, &key, "bob").await;
 
@@ -353,7 +400,7 @@ async fn a_user_can_never_reach_another_users_credentials() {
     ok(sign_in(&server, &bob, 1).await).await;
 
     // Bob's MFA session cannot be completed with Alice's token, and is not used up by trying.
-    let bob_token = user_token(&server, "bob").await;
+    let bob_token = step_up(&server, &bob, 2).await;
     let begun = ok(me(
         &server,
         Method::POST,
@@ -671,7 +718,7 @@ async fn a_tenant_requiring_mfa_keeps_the_last_credential() {
     .await;
     let first = register_user(&server, "alice").await;
     let second = register_user(&server, "alice").await;
-    let token = user_token(&server, "alice").await;
+    let token = step_up(&server, &first, 1).await;
     let path = |c: &Credential| format!("/me/credentials/{}", base64url_encode(&c.id));
     assert_eq!(
         me(&server, Method::DELETE, &path(&first), &token, None)
@@ -693,7 +740,7 @@ async fn a_tenant_requiring_mfa_keeps_the_last_credential() {
         let user = format!("racer{round}");
         let a = register_user(&server, &user).await;
         let b = register_user(&server, &user).await;
-        let token = user_token(&server, &user).await;
+        let token = step_up(&server, &a, 1).await;
         let (path_a, path_b) = (path(&a), path(&b));
         let (ra, rb) = tokio::join!(
             me(&server, Method::DELETE, &path_a, &token, None),
@@ -731,7 +778,17 @@ async fn audit_pages_newest_first_with_filters_and_no_secrets() {
     )
     .await)
     .await;
-    let codes = ok(me(&server, Method::POST, "/me/mfa/backup-codes", &token, None).await).await;
+    // New codes need a step-up: a passkey sign-in's token.
+    let stepped = step_up(&server, &alice, 1).await;
+    let codes = ok(me(
+        &server,
+        Method::POST,
+        "/me/mfa/backup-codes",
+        &stepped,
+        None,
+    )
+    .await)
+    .await;
     let code = codes["codes"][0].as_str().unwrap().to_owned();
     ok(me(
         &server,
@@ -974,5 +1031,97 @@ async fn a_page_on_a_tenant_origin_may_call_the_user_routes() {
         .unwrap()
         .to_lowercase();
     assert!(allowed.contains("authorization"), "{allowed}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_credential_list_comes_in_pages() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let mut registered = Vec::new();
+    for _ in 0..5 {
+        registered.push(base64url_encode(&register_user(&server, "alice").await.id));
+    }
+    let token = user_token(&server, "alice").await;
+    let page = |query: String| {
+        let token = token.clone();
+        let server = &server;
+        async move {
+            me(
+                server,
+                Method::GET,
+                &format!("/me/credentials{query}"),
+                &token,
+                None,
+            )
+            .await
+        }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["credentialId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The default page holds them all, and says there is no next one.
+    let all = ok(page(String::new()).await).await;
+    assert_eq!(all["nextCursor"], Value::Null);
+    let mut everything = ids(&all);
+    assert_eq!(everything.len(), 5);
+
+    // Two at a time, resumed from the cursor, each credential once, in the same order.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=2&cursor={c}"),
+            None => "?limit=2".to_owned(),
+        };
+        let answer = ok(page(query).await).await;
+        pages += 1;
+        walked.extend(ids(&answer));
+        match answer["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(walked, everything);
+    let mut sorted = walked.clone();
+    sorted.sort();
+    registered.sort();
+    assert_eq!(sorted, registered);
+
+    // A cursor still resumes after its credential was deleted.
+    let first = ok(page("?limit=1".to_owned()).await).await;
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let deleted = server
+        .client
+        .delete(server.url(&format!("/credentials/{}", everything[0])))
+        .header("x-api-key", server.key.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let rest = ok(page(format!("?cursor={cursor}")).await).await;
+    everything.remove(0);
+    assert_eq!(ids(&rest), everything);
+
+    // Bad sizes, cursors and parameters are malformed requests.
+    for query in [
+        "?limit=0",
+        "?limit=101",
+        "?limit=x",
+        "?cursor=!!",
+        "?cursor=AAAA",
+        "?page=2",
+    ] {
+        let refused = error_body(page(query.to_owned()).await, 400).await;
+        assert_eq!(refused["code"], "invalid_request", "{query}");
+    }
     server.stop().await;
 }

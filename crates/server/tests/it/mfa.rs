@@ -13,7 +13,9 @@ use crate::ceremonies::{
     sign_in, ORIGIN,
 };
 use crate::common::{error_body, Server};
-use crate::me::{claims, header, me, register_user, unauthenticated, user_token, user_token_with};
+use crate::me::{
+    claims, header, me, register_user, step_up, unauthenticated, user_token, user_token_with,
+};
 
 const BEGIN: &str = "/me/mfa/webauthn/register/begin";
 const COMPLETE: &str = "/me/mfa/webauthn/register/complete";
@@ -93,7 +95,8 @@ async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
     let server = Server::start(&dir).await;
     let existing = register_user(&server, "alice").await;
     let handle = user(&server, "alice").await["userHandle"].clone();
-    let token = user_token(&server, "alice").await;
+    // Alice has a passkey already: enrolling another needs a step-up, a sign-in with it.
+    let token = step_up(&server, &existing, 1).await;
 
     // The ceremony is the token's user's, and excludes what they have.
     let begun = ok(me(&server, Method::POST, BEGIN, &token, None).await).await;
@@ -154,7 +157,12 @@ async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
     assert_eq!(second["codes"], json!([]));
     assert_eq!(second["remaining"], 10);
     let verified = ok(verify(&server, &token, &first_codes[0]).await).await;
-    assert_eq!(verified, json!({ "verified": true, "remaining": 9 }));
+    assert_eq!(verified["verified"], true);
+    assert_eq!(verified["remaining"], 9);
+    assert_eq!(
+        claims(verified["token"].as_str().unwrap())["amr"],
+        json!(["backup_code"])
+    );
 
     // A user who has used up every code gets a new set with the next enrolment.
     for code in &first_codes[1..] {
@@ -200,9 +208,9 @@ async fn the_first_enrolment_answers_backup_codes_and_later_ones_do_not() {
 async fn backup_codes_are_single_use_per_user_and_replaced_on_regeneration() {
     let dir = TempDir::new().unwrap();
     let server = Server::start(&dir).await;
-    register_user(&server, "alice").await;
+    let alice = register_user(&server, "alice").await;
     register_user(&server, "bob").await;
-    let token = user_token(&server, "alice").await;
+    let token = step_up(&server, &alice, 1).await;
     let bob_token = user_token(&server, "bob").await;
 
     let old = codes(&enrol(&server, &token, None).await);
@@ -245,8 +253,8 @@ async fn backup_codes_are_single_use_per_user_and_replaced_on_regeneration() {
 async fn concurrent_uses_of_one_code_succeed_exactly_once() {
     let dir = TempDir::new().unwrap();
     let server = Server::start(&dir).await;
-    register_user(&server, "alice").await;
-    let token = user_token(&server, "alice").await;
+    let alice = register_user(&server, "alice").await;
+    let token = step_up(&server, &alice, 1).await;
     let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
     for code in &set[..3] {
         // The seven losers count as wrong codes: wait out the throttle they earn.
@@ -284,7 +292,8 @@ async fn wrong_codes_wait_longer_each_time_and_the_wait_expires() {
     let key = server.key.expose().to_owned();
     let passkey = register_user(&server, "alice").await;
     let token = user_token(&server, "alice").await;
-    let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
+    let stepped = step_up(&server, &passkey, 1).await;
+    let set = codes(&ok(me(&server, Method::POST, CODES, &stepped, None).await).await);
 
     // Typos are free, and a success resets the count: two wrong, one right at once.
     invalid(verify(&server, &token, "0000-0000-0000-0000").await).await;
@@ -330,7 +339,7 @@ async fn wrong_codes_wait_longer_each_time_and_the_wait_expires() {
     }
     assert_eq!(user(&server, "alice").await["failedAttempts"], 7);
     // The user's passkey is never refused meanwhile.
-    ok(sign_in(&server, &passkey, 1).await).await;
+    ok(sign_in(&server, &passkey, 2).await).await;
 
     // The wait over, the right code refused while waiting works.
     let verified = ok(verify(&server, &token, &set[1]).await).await;
@@ -530,9 +539,14 @@ async fn the_tenants_policy_decides_with_the_tokens_role() {
             "{path}"
         );
     }
-    // The same user with another role enrols.
+    // The same user with another role is past the policy, but Alice has a passkey: the
+    // app's token is no step-up.
     let full = user_token_with(&server, &key, "alice", &json!({ "role": "member" })).await;
-    assert_eq!(codes(&enrol(&server, &full, None).await).len(), 10);
+    let refused = error_body(me(&server, Method::POST, BEGIN, &full, None).await, 403).await;
+    assert_eq!(refused["code"], "step_up_required");
+    // Stepped up with her passkey (a sign-in's token names no role), she enrols.
+    let stepped = step_up(&server, &passkey, 1).await;
+    assert_eq!(codes(&enrol(&server, &stepped, None).await).len(), 10);
 
     let locked = user_token_with(
         &server,

@@ -841,7 +841,7 @@ async fn administrators_must_verify_themselves_over_http() {
     let server = Server::start(&dir).await;
     set_policy(&server, ADMINS_NEED_UV).await;
     let key = server.key.expose().to_owned();
-    let (_, admin) = register(&server, "root@example.com").await;
+    let (admin_key, admin) = register(&server, "root@example.com").await;
     let admin_id = admin["userId"].as_str().unwrap().to_owned();
     let admin_token = crate::me::user_token_with(
         &server,
@@ -850,6 +850,8 @@ async fn administrators_must_verify_themselves_over_http() {
         &json!({ "role": "DomainAdmin", "domain": "example.com" }),
     )
     .await;
+    // A second passkey needs a step-up; this one keeps the administrator's role.
+    let admin_token = crate::me::step_up_keeping_claims(&server, &admin_key, 1, &admin_token).await;
     let notices = denied(enrol_with_uv(&server, &admin_token, false).await).await;
     assert_eq!(
         notices,
@@ -863,10 +865,11 @@ async fn administrators_must_verify_themselves_over_http() {
     ok(enrol_with_uv(&server, &admin_token, true).await).await;
     assert_eq!(credential_count(&server, &admin_id).await, 2);
     // A MailUser may enrol without UV: the rule is for administrators.
-    let (_, user) = register(&server, "ann@example.com").await;
+    let (ann_key, user) = register(&server, "ann@example.com").await;
     let user_id = user["userId"].as_str().unwrap().to_owned();
     let user_token =
         crate::me::user_token_with(&server, &key, &user_id, &json!({ "role": "MailUser" })).await;
+    let user_token = crate::me::step_up_keeping_claims(&server, &ann_key, 1, &user_token).await;
     ok(enrol_with_uv(&server, &user_token, false).await).await;
     server.stop().await;
 }

@@ -17,7 +17,15 @@
 //!   everything else the request got wrong, including a refusal by the tenant's policy: the page
 //!   documents 200, 400 and 500, and a flashback client knows no finer codes. The stable native
 //!   code of each failure is in the audit trail and the log, with the request ID of the
-//!   `x-request-id` header.
+//!   `x-request-id` header. One exception: a change of factors without a recent proof of one
+//!   (a second enrolment with the token of a password session) is 403 with
+//!   `code: "step_up_required"` and `maxAgeSecs` beside `error`, so the client can send the
+//!   user through a passkey check (`auth-options`, `verify`) and retry with its token.
+//! - **Step-up**: `/mfa/setup` and the completions need, once the user has a passkey or
+//!   backup codes, a token that proves one recently (the `data.token` of
+//!   `/mfa/passkey/verify`, or the token of a backup-code verification at
+//!   `/me/mfa/backup-codes/verify`). `/mfa/passkey/verify` itself changes no factor: it is the
+//!   check, and takes the password session's token.
 //! - **Enrolment** is the `/me` second-factor enrolment (`me::begin_enrolment`,
 //!   `me::finish_enrolment`): the tenant's `EnrolMfa` rules at setup, its `Register` rules at
 //!   completion, and ten backup codes at the user's first enrolment. flashback's answer has no
@@ -132,11 +140,19 @@ impl FlashbackError {
 /// `{success: false, error}`: every failure of a flashback route but the 404 of a tenant
 /// that has the dialect off.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct FlashbackFailure {
     /// Always false.
     pub success: bool,
     /// What failed, in flashback's words.
     pub error: String,
+    /// `step_up_required` on a 403 (a passkeyd addition): the change needs a recent sign-in
+    /// with a passkey or a backup code. Absent on every other failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// With `code`: how recent that sign-in must be, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u32>,
 }
 
 impl IntoResponse for FlashbackError {
@@ -146,7 +162,17 @@ impl IntoResponse for FlashbackError {
             Self::Failed { text, step, cause } => (text, step, cause),
         };
         let (bad_request, server_failure) = step.texts();
+        let step_up = match &cause {
+            ApiError::StepUpRequired { max_age_secs } => Some(*max_age_secs),
+            _ => None,
+        };
         let (status, error) = match cause.status() {
+            // Not a 400: the request was right, the proof is too old, and the client must
+            // tell its user to sign in again rather than show a form error.
+            _ if step_up.is_some() => (
+                StatusCode::FORBIDDEN,
+                "Recent passkey or backup code verification required",
+            ),
             StatusCode::UNAUTHORIZED => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             StatusCode::TOO_MANY_REQUESTS => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             s if s.is_server_error() => (StatusCode::INTERNAL_SERVER_ERROR, server_failure),
@@ -161,6 +187,8 @@ impl IntoResponse for FlashbackError {
         let body = Json(FlashbackFailure {
             success: false,
             error: error.to_owned(),
+            code: step_up.map(|_| "step_up_required".to_owned()),
+            max_age_secs: step_up,
         })
         .into_response()
         .into_body();
@@ -249,6 +277,7 @@ pub struct SetupAnswer {
     request_body = Setup, security(("user_token" = [])),
     responses((status = 200, body = SetupAnswer),
         (status = 400, body = FlashbackFailure), (status = 401, body = FlashbackFailure),
+        (status = 403, description = "step_up_required", body = FlashbackFailure),
         (status = 404, description = "The dialect is off", body = crate::error::ErrorBody),
         (status = 429, body = FlashbackFailure), (status = 500, body = FlashbackFailure)))]
 pub async fn setup(
@@ -320,6 +349,7 @@ pub struct RegistrationAnswer {
     request_body = CredentialWithChallenge, security(("user_token" = [])),
     responses((status = 200, body = RegistrationAnswer),
         (status = 400, body = FlashbackFailure), (status = 401, body = FlashbackFailure),
+        (status = 403, description = "step_up_required", body = FlashbackFailure),
         (status = 404, description = "The dialect is off", body = crate::error::ErrorBody),
         (status = 429, body = FlashbackFailure), (status = 500, body = FlashbackFailure)))]
 pub async fn complete_registration(
@@ -359,6 +389,7 @@ pub async fn complete_registration(
     request_body = CredentialWithChallenge, security(("user_token" = [])),
     responses((status = 200, body = RegistrationAnswer),
         (status = 400, body = FlashbackFailure), (status = 401, body = FlashbackFailure),
+        (status = 403, description = "step_up_required", body = FlashbackFailure),
         (status = 404, description = "The dialect is off", body = crate::error::ErrorBody),
         (status = 429, body = FlashbackFailure), (status = 500, body = FlashbackFailure)))]
 pub async fn complete_registration_alternative(
@@ -551,6 +582,10 @@ mod tests {
             429
         );
         assert_eq!(status(ApiError::internal(std::fmt::Error)).status(), 500);
+        assert_eq!(
+            status(ApiError::StepUpRequired { max_age_secs: 300 }).status(),
+            403
+        );
         assert_eq!(FlashbackError::Off.into_response().status(), 404);
     }
 }

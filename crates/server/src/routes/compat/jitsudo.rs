@@ -306,15 +306,16 @@ pub async fn methods(
     caller: UserCaller,
     ip: ClientIp,
     RequestId(request_id): RequestId,
-    state: State<AppState>,
+    State(state): State<AppState>,
 ) -> Result<Json<MfaMethods>, ApiError> {
     context(&caller, ip, request_id)?;
-    // The native listing, with its policy decision (`ManageCredential`).
-    let Json(list) = me::list(caller, state).await?;
+    // The native listing (all of it: Jitsudo's has no pages), with its policy decision
+    // (`ManageCredential`).
+    let credentials = me::own_credentials(&state, &caller).await?;
     Ok(Json(MfaMethods {
-        methods: list
-            .credentials
-            .into_iter()
+        methods: credentials
+            .iter()
+            .map(|c| CredentialView::new(&state, c))
             .map(|c| MfaMethod {
                 method_type: Method::of(&c).as_str().to_owned(),
                 id: c.credential_id,

@@ -350,6 +350,13 @@ pub async fn registration_verify(
     let ApiJson(body) = body?;
     // Only the user who asked for the options can finish: the session names them.
     ctx.bound_user = Some(caller.user.id.clone());
+    // A second passkey needs a step-up, as at the options (checked again: it may have aged).
+    let count = state
+        .store
+        .credentials(&caller.tenant.id, &caller.user.id)
+        .await?
+        .len();
+    me::require_step_up(&state, &caller, &ctx.settings, count).await?;
     // Checked here so the message names the dialect's field, before the session is used.
     check_name("friendly_name", &body.friendly_name, MAX_NAME_BYTES)?;
     let credential = serde_json::to_vec(&body.credential).map_err(ApiError::internal)?;
