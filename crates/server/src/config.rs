@@ -43,7 +43,8 @@ pub struct Config {
     /// How logs are written.
     pub log_format: LogFormat,
     /// The key sealing secrets in the database (`PASSKEYD_MASTER_KEY`); when absent, a key
-    /// file in the data directory is used, created at first start.
+    /// file in the data directory is used, created at first start on SQLite only (PostgreSQL
+    /// nodes must share one key: see [`crate::bootstrap::master_key`]).
     pub master_key: Option<MasterKey>,
     /// Request-rate limits (`[rate_limits]` in the file).
     pub rate_limits: RateLimitConfig,
@@ -61,6 +62,13 @@ impl Config {
     /// Where the master key file lives when `PASSKEYD_MASTER_KEY` is not set.
     pub fn master_key_file(&self) -> PathBuf {
         self.data_dir.join("master.key")
+    }
+}
+
+impl DatabaseUrl {
+    /// Whether this is a PostgreSQL database, which nodes on other hosts may share.
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
 }
 

@@ -541,6 +541,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Retires the tenant's signing keys still in use at `now`; they stay published until the
     /// tokens they signed expire.
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError>;
+
+    /// The installation's value named `name` (not tenant data: e.g. the master key check),
+    /// after storing `value` under that name if there was none. Safe when several nodes race:
+    /// the first insert wins and every caller gets the stored value.
+    async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 /// Opens the store named by the configuration, creating the data directory and running the

@@ -869,6 +869,23 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         Ok(done.rows_affected())
     }
+
+    async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_meta WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(stored)
+    }
 }
 
 impl SqliteStore {

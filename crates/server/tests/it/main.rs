@@ -17,6 +17,7 @@ mod compat_mailcheap;
 mod compat_native;
 mod compat_streambird;
 mod errors;
+mod hardening_ops;
 mod http;
 mod interop;
 mod me;

@@ -302,7 +302,7 @@ async fn migrations_run_concurrently_and_twice_are_a_no_op() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, [(1, true), (2, true), (3, true)]);
+    assert_eq!(applied, [(1, true), (2, true), (3, true), (4, true)]);
     again.insert_tenant(&tenant("a")).await.unwrap();
     assert_eq!(stores[0].count_tenants().await.unwrap(), 1);
     conn.close().await.unwrap();
