@@ -288,6 +288,14 @@ pub enum OpenError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The SQLite database file could not be created.
+    #[error("cannot create the database file {}: {source}", path.display())]
+    DatabaseFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -557,7 +565,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// master key file.
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
     let url = config.database_url.expose();
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| OpenError::DataDir {
+    create_private_dir(&config.data_dir).map_err(|source| OpenError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
@@ -571,4 +579,14 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
     Ok(Arc::new(
         sqlite::SqliteStore::open_with(url, config.database_max_connections).await?,
     ))
+}
+
+/// Creates `dir` and any missing parents readable by the owner alone (0700 on unix): it holds
+/// the database and the master key file. An existing directory keeps the mode it has.
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }

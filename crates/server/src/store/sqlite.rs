@@ -1,5 +1,6 @@
 //! The SQLite store: one database file in WAL mode.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,9 +54,16 @@ impl SqliteStore {
             // Several processes (server and CLI) may write at once; wait instead of failing.
             .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename();
+        let in_memory = file == Path::new(":memory:") || url.contains("mode=memory");
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+            super::create_private_dir(dir).map_err(|source| OpenError::DataDir {
                 path: dir.to_owned(),
+                source,
+            })?;
+        }
+        if !in_memory {
+            create_private_file(file).map_err(|source| OpenError::DatabaseFile {
+                path: file.to_owned(),
                 source,
             })?;
         }
@@ -79,6 +87,21 @@ impl SqliteStore {
             writer,
             group,
         })
+    }
+}
+
+/// Creates an empty database file readable by the owner alone (0600 on unix) unless it exists.
+/// SQLite treats an empty file as a new database, and creates the `-wal` and `-shm` files with
+/// the database file's mode, so they are private too.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

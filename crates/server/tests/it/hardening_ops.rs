@@ -1,5 +1,6 @@
 //! Operational hardening, each test first replaying what an attacker (or an unlucky operator)
-//! did against the release binary: nodes with different master keys on one database.
+//! did against the release binary: nodes with different master keys on one database, a
+//! world-readable data directory.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -139,5 +140,48 @@ async fn postgres_without_a_master_key_refuses_to_make_a_node_local_key_file() {
     let state = start_node(config_without)
         .await
         .expect("an existing key file is used");
+    state.store.close().await;
+}
+
+// (10a) File modes.
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = TempDir::new().unwrap();
+    // A directory that does not exist yet, as at a first start.
+    let data = dir.path().join("data");
+    let mut env = Vec::new();
+    if let Some(url) = database_for(dir.path()).await {
+        env.push(("PASSKEYD_DATABASE_URL", url));
+        env.push((
+            "PASSKEYD_MASTER_KEY",
+            crate::common::TEST_MASTER_KEY.to_owned(),
+        ));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let state = start_node(config(&data, &env)).await.unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    let mut files: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    if backend() == "sqlite" {
+        for name in [
+            "passkeyd.db",
+            "passkeyd.db-wal",
+            "passkeyd.db-shm",
+            "master.key",
+        ] {
+            assert!(files.contains(&data.join(name)), "{name} in {files:?}");
+        }
+    }
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
     state.store.close().await;
 }
