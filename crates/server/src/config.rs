@@ -56,6 +56,9 @@ pub struct Config {
     /// The operator key of the `/admin` API (`PASSKEYD_ADMIN_KEY`); without one the admin API
     /// is off (404), never open.
     pub admin_key: Option<AdminKey>,
+    /// The bearer token `/metrics` requires (`PASSKEYD_METRICS_TOKEN`); without one `/metrics`
+    /// is off (404): its labels name every tenant.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Config {
@@ -168,6 +171,29 @@ impl fmt::Debug for AdminKey {
     }
 }
 
+/// The bearer token of `/metrics`. Kept and compared as an [`AdminKey`] is: only its SHA-256 in
+/// memory, compared in constant time; `Debug` prints `***`.
+#[derive(Clone)]
+pub struct MetricsToken(AdminKey);
+
+impl MetricsToken {
+    /// Checks the token's shape (as [`AdminKey::new`] does) and keeps its hash.
+    pub fn new(token: &str) -> Result<Self, &'static str> {
+        AdminKey::new(token).map(Self)
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.matches(presented)
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
 /// A loaded configuration and the warnings to log once logging is set up.
 #[derive(Debug)]
 pub struct Loaded {
@@ -222,6 +248,7 @@ struct FileConfig {
     trust_forwarded_for: Option<bool>,
     database_max_connections: Option<u32>,
     admin_key: Option<String>,
+    metrics_token: Option<String>,
 }
 
 impl Config {
@@ -247,6 +274,7 @@ impl Config {
             "origins",
             "bootstrap_api_key",
             "admin_key",
+            "metrics_token",
         ]
         .into_iter()
         .map(|field| (field, file_key(field)))
@@ -300,6 +328,10 @@ impl Config {
                 "PASSKEYD_ADMIN_KEY" => {
                     layer.admin_key = Some(value.clone());
                     "admin_key"
+                }
+                "PASSKEYD_METRICS_TOKEN" => {
+                    layer.metrics_token = Some(value.clone());
+                    "metrics_token"
                 }
                 "PASSKEYD_MASTER_KEY" => {
                     master_key = Some(MasterKey::from_base64url(value).map_err(|_| {
@@ -386,6 +418,13 @@ impl Config {
             None => None,
         };
 
+        let metrics_token = match layer.metrics_token {
+            Some(token) => {
+                Some(MetricsToken::new(&token).map_err(|e| invalid("metrics_token", e))?)
+            }
+            None => None,
+        };
+
         Ok(Loaded {
             config: Config {
                 listen: layer
@@ -411,6 +450,7 @@ impl Config {
                     None => 10,
                 },
                 admin_key,
+                metrics_token,
             },
             warnings,
         })

@@ -73,7 +73,6 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::demo::router())
         .merge(routes::compat::router())
         .merge(routes::openapi::router())
-        .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state);
     with_layers(routes).layer(cors)

@@ -241,3 +241,32 @@ fn the_admin_key_is_off_by_default_checked_and_kept_hashed() {
     let err = error(Some(short.path()), &[]);
     assert!(err.contains(": admin_key: "), "{err}");
 }
+
+#[test]
+fn the_metrics_token_is_off_by_default_checked_and_kept_hashed() {
+    let defaults = Config::load(None, &BTreeMap::new()).unwrap().config;
+    assert!(
+        defaults.metrics_token.is_none(),
+        "no token means no /metrics"
+    );
+
+    let token = "metrics-0123456789abcdefghijklmnopqrstuvwxyz";
+    let loaded = Config::load(None, &env(&[("PASSKEYD_METRICS_TOKEN", token)]))
+        .unwrap()
+        .config;
+    let configured = loaded.metrics_token.as_ref().unwrap();
+    assert!(configured.matches(token));
+    assert!(!configured.matches("metrics-0123456789abcdefghijklmnopqrstuvwxyZ"));
+    let debug = format!("{loaded:?}");
+    assert!(!debug.contains(token), "{debug}");
+
+    let err = error(None, &[("PASSKEYD_METRICS_TOKEN", "short")]);
+    assert!(err.starts_with("PASSKEYD_METRICS_TOKEN: "), "{err}");
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "metrics_token = \"{token}\"").unwrap();
+    let from_file = Config::load(Some(file.path()), &BTreeMap::new())
+        .unwrap()
+        .config;
+    assert!(from_file.metrics_token.unwrap().matches(token));
+}

@@ -1,6 +1,6 @@
 //! Operational hardening, each test first replaying what an attacker (or an unlucky operator)
 //! did against the release binary: nodes with different master keys on one database, a
-//! world-readable data directory.
+//! world-readable data directory, public `/metrics`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,7 +11,7 @@ use passkeyd::bootstrap::bootstrap;
 use passkeyd::store;
 use tempfile::TempDir;
 
-use crate::common::{backend, backend_config, config, database_for, secret_key, Server};
+use crate::common::{backend, backend_config, config, database_for, envelope, secret_key, Server};
 
 /// A master key no harness server uses.
 const OTHER_MASTER_KEY: &str = "YW5vdGhlci1ub2RlLXdpdGgtaXRzLW93bi1rZXktMDA";
@@ -184,4 +184,50 @@ async fn the_data_directory_and_its_files_are_private() {
         assert_eq!(mode(file), 0o600, "{}", file.display());
     }
     state.store.close().await;
+}
+
+// (10b) /metrics.
+
+#[tokio::test]
+async fn metrics_are_off_without_a_token() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let answer = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(envelope(answer, 404).await, "not_found");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_need_the_bearer_token() {
+    let token = "metrics-token-0123456789abcdefghijklmnop";
+    let dir = TempDir::new().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        secret_key(),
+        &[("PASSKEYD_METRICS_TOKEN", token)],
+    )
+    .await;
+    let scrape = |auth: Option<String>| {
+        let mut request = server.client.get(server.url("/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    let answer = scrape(None).await.unwrap();
+    assert_eq!(envelope(answer, 401).await, "unauthenticated");
+    let answer = scrape(Some(format!("Bearer {token}x"))).await.unwrap();
+    assert_eq!(envelope(answer, 401).await, "unauthenticated");
+    let answer = scrape(Some(format!("Basic {token}"))).await.unwrap();
+    assert_eq!(envelope(answer, 401).await, "unauthenticated");
+    let answer = scrape(Some(format!("Bearer {token}"))).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("# TYPE"), "{body}");
+    server.stop().await;
 }
