@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest::{digest, SHA256};
+use ipnet::IpNet;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -50,9 +51,15 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// The most database connections this node opens (PostgreSQL; SQLite uses it too).
     pub database_max_connections: u32,
-    /// Whether to take the client address from `X-Forwarded-For` (only behind a proxy that
-    /// sets it; otherwise clients could pick their own rate-limit bucket).
+    /// Whether the direct peer is a proxy that appends the client's address to
+    /// `X-Forwarded-For`: exactly one trusted hop, whose entry (the rightmost) is the client.
+    /// Only behind such a proxy; otherwise clients could pick their own rate-limit bucket.
+    /// [`Config::trusted_proxies`], when set, decides instead.
     pub trust_forwarded_for: bool,
+    /// The proxies (`PASSKEYD_TRUSTED_PROXIES`, CIDRs) whose `X-Forwarded-For` entries are
+    /// believed: when the direct peer is one of them, the client is the rightmost entry that is
+    /// not (see `routes::ClientIp`).
+    pub trusted_proxies: Vec<IpNet>,
     /// The operator key of the `/admin` API (`PASSKEYD_ADMIN_KEY`); without one the admin API
     /// is off (404), never open.
     pub admin_key: Option<AdminKey>,
@@ -246,6 +253,7 @@ struct FileConfig {
     #[serde(default)]
     rate_limits: RateLimitConfig,
     trust_forwarded_for: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     database_max_connections: Option<u32>,
     admin_key: Option<String>,
     metrics_token: Option<String>,
@@ -275,6 +283,7 @@ impl Config {
             "bootstrap_api_key",
             "admin_key",
             "metrics_token",
+            "trusted_proxies",
         ]
         .into_iter()
         .map(|field| (field, file_key(field)))
@@ -357,6 +366,16 @@ impl Config {
                     });
                     "trust_forwarded_for"
                 }
+                "PASSKEYD_TRUSTED_PROXIES" => {
+                    let proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    layer.trusted_proxies = Some(proxies);
+                    "trusted_proxies"
+                }
                 "PASSKEYD_LOG_FORMAT" => {
                     layer.log_format = Some(match value.as_str() {
                         "json" => LogFormat::Json,
@@ -418,6 +437,20 @@ impl Config {
             None => None,
         };
 
+        let trusted_proxies = layer
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|net| parse_proxy(net))
+            .collect::<Option<Vec<IpNet>>>()
+            .ok_or_else(|| {
+                invalid(
+                    "trusted_proxies",
+                    "expected comma-separated addresses or CIDRs without host bits, such as \
+                     10.0.0.0/8 or fd00::/8",
+                )
+            })?;
+
         let metrics_token = match layer.metrics_token {
             Some(token) => {
                 Some(MetricsToken::new(&token).map_err(|e| invalid("metrics_token", e))?)
@@ -439,6 +472,7 @@ impl Config {
                 master_key,
                 rate_limits: layer.rate_limits,
                 trust_forwarded_for: layer.trust_forwarded_for.unwrap_or(false),
+                trusted_proxies,
                 database_max_connections: match layer.database_max_connections {
                     Some(n) if !(1..=1000).contains(&n) => {
                         return Err(invalid(
@@ -455,6 +489,16 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// A trusted proxy: a CIDR (`10.0.0.0/8`), or one address (`10.0.0.1`, as `/32` or `/128`).
+/// Host bits set under the prefix are refused, since they usually mean a typo.
+fn parse_proxy(text: &str) -> Option<IpNet> {
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Some(IpNet::from(ip));
+    }
+    let net: IpNet = text.parse().ok()?;
+    (net.trunc() == net).then_some(net)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -270,3 +270,50 @@ fn the_metrics_token_is_off_by_default_checked_and_kept_hashed() {
         .config;
     assert!(from_file.metrics_token.unwrap().matches(token));
 }
+
+#[test]
+fn trusted_proxies_are_cidrs_or_addresses() {
+    let defaults = Config::load(None, &BTreeMap::new()).unwrap().config;
+    assert!(defaults.trusted_proxies.is_empty());
+    assert!(!defaults.trust_forwarded_for);
+
+    let loaded = Config::load(
+        None,
+        &env(&[(
+            "PASSKEYD_TRUSTED_PROXIES",
+            " 10.0.0.0/8, fd00::/8,192.0.2.7 ,",
+        )]),
+    )
+    .unwrap()
+    .config;
+    let proxies: Vec<String> = loaded
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]);
+
+    for bad in [
+        "10.0.0.0/33",
+        "10.0.0.1/8",
+        "proxy.example.com",
+        "10.0.0.0/8;",
+    ] {
+        let err = error(None, &[("PASSKEYD_TRUSTED_PROXIES", bad)]);
+        assert!(
+            err.starts_with("PASSKEYD_TRUSTED_PROXIES: "),
+            "{bad}: {err}"
+        );
+    }
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "trusted_proxies = [\"172.16.0.0/12\"]").unwrap();
+    let from_file = Config::load(Some(file.path()), &BTreeMap::new())
+        .unwrap()
+        .config;
+    assert_eq!(from_file.trusted_proxies.len(), 1);
+    let mut bad = tempfile::NamedTempFile::new().unwrap();
+    writeln!(bad, "trusted_proxies = [\"nope\"]").unwrap();
+    let err = error(Some(bad.path()), &[]);
+    assert!(err.contains(": trusted_proxies: "), "{err}");
+}

@@ -1,6 +1,6 @@
 //! Operational hardening, each test first replaying what an attacker (or an unlucky operator)
 //! did against the release binary: nodes with different master keys on one database, a
-//! world-readable data directory, public `/metrics`.
+//! client-written `X-Forwarded-For`, a world-readable data directory, public `/metrics`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -9,8 +9,11 @@ use std::time::Duration;
 use aws_lc_rs::rand::SystemRandom;
 use passkeyd::bootstrap::bootstrap;
 use passkeyd::store;
+use passkeyd::tenant::TenantId;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use crate::ceremonies::{challenge, new_credential, ok, ORIGIN};
 use crate::common::{backend, backend_config, config, database_for, envelope, secret_key, Server};
 
 /// A master key no harness server uses.
@@ -141,6 +144,146 @@ async fn postgres_without_a_master_key_refuses_to_make_a_node_local_key_file() {
         .await
         .expect("an existing key file is used");
     state.store.close().await;
+}
+
+// (8) X-Forwarded-For.
+
+/// A public-route call (the demo page's publishable key) from behind a proxy.
+async fn public_call(server: &Server, forwarded_for: &str) -> u16 {
+    let key = server.state.demo_publishable_key.as_deref().unwrap();
+    server
+        .client
+        .post(server.url("/webauthn/authentication/request"))
+        .header("x-api-key", key)
+        .header("origin", ORIGIN)
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Registers a user with every request carrying `forwarded_for`; returns the address the audit
+/// trail recorded for it.
+async fn audited_ip(server: &Server, user_name: &str, forwarded_for: &str) -> Option<String> {
+    let key = server.key.expose();
+    let post = |path: &str, body: Value| {
+        server
+            .client
+            .post(server.url(path))
+            .header("x-api-key", key)
+            .header("x-forwarded-for", forwarded_for)
+            .json(&body)
+            .send()
+    };
+    let begun = ok(post(
+        "/webauthn/registration/request",
+        json!({ "userName": user_name }),
+    )
+    .await
+    .unwrap())
+    .await;
+    let options = &begun["publicKeyCredentialCreationOptions"];
+    let response = new_credential(options)
+        .register(&challenge(options), ORIGIN)
+        .build()
+        .to_json();
+    ok(post(
+        "/webauthn/registration/response",
+        json!({ "session": begun["session"], "publicKeyCredential": response }),
+    )
+    .await
+    .unwrap())
+    .await;
+    let events = server
+        .state
+        .store
+        .audit_events(&TenantId::default_tenant(), None, 1)
+        .await
+        .unwrap();
+    events[0].ip.clone()
+}
+
+#[tokio::test]
+async fn a_client_written_forwarded_for_rotates_past_nothing() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        secret_key(),
+        &[("PASSKEYD_TRUST_FORWARDED_FOR", "true")],
+    )
+    .await;
+    let burst = server.state.rate_limits.config().public_per_ip_burst;
+    // The client writes a new leftmost address each time; the proxy appends the real one.
+    let mut statuses = Vec::new();
+    for i in 0..burst + 5 {
+        let spoofed = format!("198.51.100.{}, 203.0.113.7", i % 250);
+        statuses.push(public_call(&server, &spoofed).await);
+    }
+    assert!(
+        statuses[..burst as usize].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[burst as usize..].iter().all(|s| *s == 429),
+        "rotated past the per-IP limit: {statuses:?}"
+    );
+    // Another real client behind the same proxy has its own bucket.
+    assert_eq!(public_call(&server, "203.0.113.8").await, 200);
+
+    // The audit trail names the address the proxy saw, never the client's claim.
+    let ip = audited_ip(&server, "alice", "192.0.2.66, 203.0.113.9").await;
+    assert_eq!(ip.as_deref(), Some("203.0.113.9"));
+    // A malformed rightmost entry is not trusted, nor anything left of it: the peer is used.
+    let ip = audited_ip(&server, "bob", "192.0.2.66, not-an-address").await;
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn trusted_proxies_are_skipped_from_the_right() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        secret_key(),
+        &[("PASSKEYD_TRUSTED_PROXIES", "127.0.0.0/8, 10.0.0.0/8")],
+    )
+    .await;
+    // client (spoofing 192.0.2.66) -> 203.0.113.20 -> proxy 10.1.2.3 -> proxy 127.0.0.1 -> us
+    let ip = audited_ip(&server, "alice", "192.0.2.66, 203.0.113.20, 10.1.2.3").await;
+    assert_eq!(ip.as_deref(), Some("203.0.113.20"));
+    // Only proxies in the chain: the one furthest away is the client.
+    let ip = audited_ip(&server, "bob", "10.9.9.9, 10.1.2.3").await;
+    assert_eq!(ip.as_deref(), Some("10.9.9.9"));
+    // A malformed entry stops the walk at the last trusted hop.
+    let ip = audited_ip(&server, "carol", "203.0.113.20, 300.1.1.1, 10.1.2.3").await;
+    assert_eq!(ip.as_deref(), Some("10.1.2.3"));
+    // Rotating the client-written part changes nothing for the rate limit.
+    let burst = server.state.rate_limits.config().public_per_ip_burst;
+    let mut statuses = Vec::new();
+    for i in 0..burst + 3 {
+        let chain = format!("198.51.100.{}, 203.0.113.21, 10.1.2.3", i % 250);
+        statuses.push(public_call(&server, &chain).await);
+    }
+    assert!(
+        statuses[burst as usize..].iter().all(|s| *s == 429),
+        "{statuses:?}"
+    );
+    server.stop().await;
+
+    // A direct peer that is not a trusted proxy: X-Forwarded-For is ignored.
+    let dir = TempDir::new().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        secret_key(),
+        &[("PASSKEYD_TRUSTED_PROXIES", "10.0.0.0/8")],
+    )
+    .await;
+    let ip = audited_ip(&server, "dave", "203.0.113.20").await;
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    server.stop().await;
 }
 
 // (10a) File modes.
