@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::settings::TenantSettings;
 use crate::store::{NewApiKey, Store, StoreError, Tenant};
 use crate::tenant::TenantId;
-use crate::tokens::{MasterKey, TokenError};
+use crate::tokens::{self, MasterKey, TokenError};
 
 /// The `server_meta` row holding the master key check value.
 const KEY_CHECK_NAME: &str = "master_key_check";
@@ -64,8 +64,8 @@ pub enum BootstrapError {
     /// The master key is not the one the database was first started with.
     #[error(
         "the master key from {origin} is not the master key this database was set up with (its \
-         check value in server_meta differs), so the signing keys sealed in it would not open: \
-         set PASSKEYD_MASTER_KEY to the same value on every node that shares the database"
+         check value in server_meta differs, or it does not open the signing keys sealed \
+         there): set PASSKEYD_MASTER_KEY to the same value on every node that shares the database"
     )]
     MasterKeyMismatch {
         /// Where the key came from: `PASSKEYD_MASTER_KEY` or the key file.
@@ -83,7 +83,9 @@ pub enum BootstrapError {
 ///
 /// The first node to start stores a check value (a MAC of a fixed label under the key, never
 /// the key); a node whose key gives another value refuses to start, rather than starting and
-/// answering 500 to every token it cannot sign.
+/// answering 500 to every token it cannot sign. In a database set up before the check existed,
+/// the key must first open a signing key sealed there, so the first node to start after the
+/// upgrade cannot store the check of a wrong key.
 pub async fn master_key(
     store: &dyn Store,
     config: &Config,
@@ -114,6 +116,11 @@ pub async fn check_master_key(
     origin: String,
 ) -> Result<(), BootstrapError> {
     let check = key.mac(KEY_CHECK_PURPOSE, b"");
+    // A database from before the check: the key must open what is already sealed in it.
+    if store.server_meta(KEY_CHECK_NAME).await?.is_none() && !opens_a_sealed_key(store, key).await?
+    {
+        return Err(BootstrapError::MasterKeyMismatch { origin });
+    }
     let stored = store.server_meta_or_insert(KEY_CHECK_NAME, &check).await?;
     if bool::from(stored.as_slice().ct_eq(check.as_slice())) {
         Ok(())
@@ -184,6 +191,17 @@ pub async fn bootstrap(
         None => {}
     }
     Ok(done)
+}
+
+/// Whether `key` opens the first signing key found in the database; true when there is none.
+/// Runs once per database, before its first check value is stored.
+async fn opens_a_sealed_key(store: &dyn Store, key: &MasterKey) -> Result<bool, StoreError> {
+    for tenant in store.tenants().await? {
+        if let Some(sealed) = store.signing_keys(&tenant.id).await?.first() {
+            return Ok(tokens::opens_signing_key(sealed, tenant.id.as_str(), key));
+        }
+    }
+    Ok(true)
 }
 
 /// The stored form of `key`: its prefix and hash, never the key itself.

@@ -473,6 +473,17 @@ pub fn generate_signing_key(
 }
 
 /// What a signing key is sealed to: moving a sealed key to another tenant or kid breaks it.
+/// Whether `master` opens `key`, a signing key of `tenant`: how a database set up before it had
+/// a master key check tells whether a node's key is the one its keys were sealed with.
+pub fn opens_signing_key(key: &SigningKeyRecord, tenant: &str, master: &MasterKey) -> bool {
+    master
+        .open(
+            &key.sealed_private_key,
+            seal_context(tenant, &key.kid).as_bytes(),
+        )
+        .is_ok()
+}
+
 fn seal_context(tenant: &str, kid: &str) -> String {
     format!("{tenant}/{kid}")
 }

@@ -550,6 +550,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// tokens they signed expire.
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError>;
 
+    /// The installation's value named `name` (not tenant data), if it has one.
+    async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// The installation's value named `name` (not tenant data: e.g. the master key check),
     /// after storing `value` under that name if there was none. Safe when several nodes race:
     /// the first insert wins and every caller gets the stored value.

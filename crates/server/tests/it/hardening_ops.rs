@@ -97,6 +97,47 @@ async fn a_second_node_with_another_master_key_refuses_to_start() {
     again.stop().await;
 }
 
+/// Deletes the master key check, as in a database set up before there was one.
+async fn forget_key_check(dir: &Path) {
+    use sqlx::Connection;
+    let sql = "DELETE FROM server_meta";
+    match database_for(dir).await {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        None => {
+            let url = format!("sqlite://{}", dir.join("passkeyd.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_from_before_the_key_check_is_checked_against_its_sealed_keys() {
+    let dir = TempDir::new().unwrap();
+    let first = Server::start(&dir).await;
+    crate::me::register_user(&first, "alice").await;
+    crate::me::user_token(&first, "alice").await; // seals the tenant's first signing key
+    first.stop().await;
+    forget_key_check(dir.path()).await;
+
+    // The first node to start after the upgrade has another key: its check must not win.
+    let other = backend_config(dir.path(), &[("PASSKEYD_MASTER_KEY", OTHER_MASTER_KEY)]).await;
+    let refused = start_node(other)
+        .await
+        .expect_err("a node whose key opens no sealed key started");
+    assert!(refused.contains("PASSKEYD_MASTER_KEY"), "{refused}");
+
+    // The right key opens them, stores the check, and signs.
+    let again = Server::start_with_key(dir.path(), secret_key()).await;
+    crate::me::user_token(&again, "alice").await;
+    again.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_with_another_master_key_exits_with_a_clear_error() {
     let dir = TempDir::new().unwrap();
