@@ -54,14 +54,19 @@ impl SqliteStore {
             // Several processes (server and CLI) may write at once; wait instead of failing.
             .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename();
-        let in_memory = file == Path::new(":memory:") || url.contains("mode=memory");
+        // Only a plain file on disk is made ahead: not an in-memory database (which sqlx names
+        // `file:sqlx-in-memory-N`), another URI filename, or one opened read-only.
+        let on_disk = !(url.contains(":memory:")
+            || url.contains("mode=memory")
+            || url.contains("mode=ro")
+            || file.to_string_lossy().starts_with("file:"));
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             super::create_private_dir(dir).map_err(|source| OpenError::DataDir {
                 path: dir.to_owned(),
                 source,
             })?;
         }
-        if !in_memory {
+        if on_disk {
             create_private_file(file).map_err(|source| OpenError::DatabaseFile {
                 path: file.to_owned(),
                 source,
