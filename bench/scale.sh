@@ -70,7 +70,10 @@ for size in $SIZES; do
   if [ "$BACKEND" = postgres ]; then
     DB=passkeyd_scale_$$_$size
     psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null
-    env_db=(PASSKEYD_DATABASE_URL="$PG_URL/$DB")
+    # A PostgreSQL node needs the master key given (it makes no key file of its own).
+    master_key=$(python3 -c 'import base64, secrets
+print(base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode())')
+    env_db=(PASSKEYD_DATABASE_URL="$PG_URL/$DB" PASSKEYD_MASTER_KEY="$master_key")
   fi
   env "${env_db[@]}" RUST_LOG=warn PASSKEYD_BOOTSTRAP_API_KEY="$key" PASSKEYD_DATA_DIR="$DATA" \
     PASSKEYD_LISTEN=127.0.0.1:$PORT taskset -c "$SERVER_CPU" "$BIN/passkeyd" serve \

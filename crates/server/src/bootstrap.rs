@@ -1,12 +1,23 @@
-//! First start: the `default` tenant and its first secret API key.
+//! First start: the master key and its check value, the `default` tenant and its first secret
+//! API key.
+
+use std::path::PathBuf;
 
 use aws_lc_rs::rand::SecureRandom;
+use subtle::ConstantTimeEq;
 
 use crate::api_keys::{self, ApiKeyKind, ApiKeySecret, RandomUnavailable};
 use crate::config::Config;
 use crate::settings::TenantSettings;
 use crate::store::{NewApiKey, Store, StoreError, Tenant};
 use crate::tenant::TenantId;
+use crate::tokens::{self, MasterKey, TokenError};
+
+/// The `server_meta` row holding the master key check value.
+const KEY_CHECK_NAME: &str = "master_key_check";
+/// The purpose under which the check value is derived: a MAC of an empty message under a key
+/// derived for this purpose alone, so it reveals nothing usable for anything else.
+const KEY_CHECK_PURPOSE: &str = "passkeyd master key check v1";
 
 /// What [`bootstrap`] did.
 #[derive(Debug, Default)]
@@ -34,6 +45,88 @@ pub enum BootstrapError {
     /// The store failed.
     #[error("bootstrap: {0}")]
     Store(#[from] StoreError),
+    /// The master key file cannot be read or created, or does not hold a key.
+    #[error("master key: {0}")]
+    MasterKey(#[source] TokenError),
+    /// PostgreSQL without `PASSKEYD_MASTER_KEY` and without a key file: a key made now would be
+    /// this node's alone.
+    #[error(
+        "PASSKEYD_MASTER_KEY is not set and there is no key file {}: nodes sharing a PostgreSQL \
+         database must share the master key, so set PASSKEYD_MASTER_KEY to the same value on \
+         every node (32 random bytes as base64url without padding, e.g. `openssl rand 32 | \
+         basenc --base64url | tr -d =`)",
+        path.display()
+    )]
+    MasterKeyRequired {
+        /// The key file that does not exist.
+        path: PathBuf,
+    },
+    /// The master key is not the one the database was first started with.
+    #[error(
+        "the master key from {origin} is not the master key this database was set up with (its \
+         check value in server_meta differs, or it does not open the signing keys sealed \
+         there): set PASSKEYD_MASTER_KEY to the same value on every node that shares the database"
+    )]
+    MasterKeyMismatch {
+        /// Where the key came from: `PASSKEYD_MASTER_KEY` or the key file.
+        origin: String,
+    },
+}
+
+/// This node's master key, checked against the database: `PASSKEYD_MASTER_KEY` if set, else the
+/// key file in the data directory.
+///
+/// On SQLite a missing key file is created. On PostgreSQL it is not: other nodes, on other
+/// hosts, may share the database, and a node-local key would seal what they cannot open. An
+/// existing key file is still used there (a single-node installation keeps working), and the
+/// check below catches a node whose file differs.
+///
+/// The first node to start stores a check value (a MAC of a fixed label under the key, never
+/// the key); a node whose key gives another value refuses to start, rather than starting and
+/// answering 500 to every token it cannot sign. In a database set up before the check existed,
+/// the key must first open a signing key sealed there, so the first node to start after the
+/// upgrade cannot store the check of a wrong key.
+pub async fn master_key(
+    store: &dyn Store,
+    config: &Config,
+    rng: &dyn SecureRandom,
+) -> Result<MasterKey, BootstrapError> {
+    let path = config.master_key_file();
+    let (key, origin) = match &config.master_key {
+        Some(key) => (key.clone(), "PASSKEYD_MASTER_KEY".to_owned()),
+        None if config.database_url.is_postgres() => match MasterKey::load(&path) {
+            Ok(Some(key)) => (key, format!("the key file {}", path.display())),
+            Ok(None) => return Err(BootstrapError::MasterKeyRequired { path }),
+            Err(e) => return Err(BootstrapError::MasterKey(e)),
+        },
+        None => (
+            MasterKey::load_or_create(&path, rng).map_err(BootstrapError::MasterKey)?,
+            format!("the key file {}", path.display()),
+        ),
+    };
+    check_master_key(store, &key, origin).await?;
+    Ok(key)
+}
+
+/// Stores `key`'s check value if the database has none yet, else compares it with the stored
+/// one (in constant time); `origin` names where the key came from, for the error.
+pub async fn check_master_key(
+    store: &dyn Store,
+    key: &MasterKey,
+    origin: String,
+) -> Result<(), BootstrapError> {
+    let check = key.mac(KEY_CHECK_PURPOSE, b"");
+    // A database from before the check: the key must open what is already sealed in it.
+    if store.server_meta(KEY_CHECK_NAME).await?.is_none() && !opens_a_sealed_key(store, key).await?
+    {
+        return Err(BootstrapError::MasterKeyMismatch { origin });
+    }
+    let stored = store.server_meta_or_insert(KEY_CHECK_NAME, &check).await?;
+    if bool::from(stored.as_slice().ct_eq(check.as_slice())) {
+        Ok(())
+    } else {
+        Err(BootstrapError::MasterKeyMismatch { origin })
+    }
 }
 
 /// Creates the `default` tenant (RP ID and origins from `config`) when no tenant exists, and
@@ -98,6 +191,17 @@ pub async fn bootstrap(
         None => {}
     }
     Ok(done)
+}
+
+/// Whether `key` opens the first signing key found in the database; true when there is none.
+/// Runs once per database, before its first check value is stored.
+async fn opens_a_sealed_key(store: &dyn Store, key: &MasterKey) -> Result<bool, StoreError> {
+    for tenant in store.tenants().await? {
+        if let Some(sealed) = store.signing_keys(&tenant.id).await?.first() {
+            return Ok(tokens::opens_signing_key(sealed, tenant.id.as_str(), key));
+        }
+    }
+    Ok(true)
 }
 
 /// The stored form of `key`: its prefix and hash, never the key itself.

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest::{digest, SHA256};
+use ipnet::IpNet;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -43,24 +44,41 @@ pub struct Config {
     /// How logs are written.
     pub log_format: LogFormat,
     /// The key sealing secrets in the database (`PASSKEYD_MASTER_KEY`); when absent, a key
-    /// file in the data directory is used, created at first start.
+    /// file in the data directory is used, created at first start on SQLite only (PostgreSQL
+    /// nodes must share one key: see [`crate::bootstrap::master_key`]).
     pub master_key: Option<MasterKey>,
     /// Request-rate limits (`[rate_limits]` in the file).
     pub rate_limits: RateLimitConfig,
     /// The most database connections this node opens (PostgreSQL; SQLite uses it too).
     pub database_max_connections: u32,
-    /// Whether to take the client address from `X-Forwarded-For` (only behind a proxy that
-    /// sets it; otherwise clients could pick their own rate-limit bucket).
+    /// Whether the direct peer is a proxy that appends the client's address to
+    /// `X-Forwarded-For`: exactly one trusted hop, whose entry (the rightmost) is the client.
+    /// Only behind such a proxy; otherwise clients could pick their own rate-limit bucket.
+    /// [`Config::trusted_proxies`], when set, decides instead.
     pub trust_forwarded_for: bool,
+    /// The proxies (`PASSKEYD_TRUSTED_PROXIES`, CIDRs) whose `X-Forwarded-For` entries are
+    /// believed: when the direct peer is one of them, the client is the rightmost entry that is
+    /// not (see `routes::ClientIp`).
+    pub trusted_proxies: Vec<IpNet>,
     /// The operator key of the `/admin` API (`PASSKEYD_ADMIN_KEY`); without one the admin API
     /// is off (404), never open.
     pub admin_key: Option<AdminKey>,
+    /// The bearer token `/metrics` requires (`PASSKEYD_METRICS_TOKEN`); without one `/metrics`
+    /// is off (404): its labels name every tenant.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Config {
     /// Where the master key file lives when `PASSKEYD_MASTER_KEY` is not set.
     pub fn master_key_file(&self) -> PathBuf {
         self.data_dir.join("master.key")
+    }
+}
+
+impl DatabaseUrl {
+    /// Whether this is a PostgreSQL database, which nodes on other hosts may share.
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
 }
 
@@ -160,6 +178,29 @@ impl fmt::Debug for AdminKey {
     }
 }
 
+/// The bearer token of `/metrics`. Kept and compared as an [`AdminKey`] is: only its SHA-256 in
+/// memory, compared in constant time; `Debug` prints `***`.
+#[derive(Clone)]
+pub struct MetricsToken(AdminKey);
+
+impl MetricsToken {
+    /// Checks the token's shape (as [`AdminKey::new`] does) and keeps its hash.
+    pub fn new(token: &str) -> Result<Self, &'static str> {
+        AdminKey::new(token).map(Self)
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.matches(presented)
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
 /// A loaded configuration and the warnings to log once logging is set up.
 #[derive(Debug)]
 pub struct Loaded {
@@ -212,8 +253,10 @@ struct FileConfig {
     #[serde(default)]
     rate_limits: RateLimitConfig,
     trust_forwarded_for: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     database_max_connections: Option<u32>,
     admin_key: Option<String>,
+    metrics_token: Option<String>,
 }
 
 impl Config {
@@ -239,6 +282,8 @@ impl Config {
             "origins",
             "bootstrap_api_key",
             "admin_key",
+            "metrics_token",
+            "trusted_proxies",
         ]
         .into_iter()
         .map(|field| (field, file_key(field)))
@@ -293,6 +338,10 @@ impl Config {
                     layer.admin_key = Some(value.clone());
                     "admin_key"
                 }
+                "PASSKEYD_METRICS_TOKEN" => {
+                    layer.metrics_token = Some(value.clone());
+                    "metrics_token"
+                }
                 "PASSKEYD_MASTER_KEY" => {
                     master_key = Some(MasterKey::from_base64url(value).map_err(|_| {
                         invalid("expected 32 random bytes as base64url without padding")
@@ -316,6 +365,16 @@ impl Config {
                         _ => return Err(invalid("expected true or false")),
                     });
                     "trust_forwarded_for"
+                }
+                "PASSKEYD_TRUSTED_PROXIES" => {
+                    let proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    layer.trusted_proxies = Some(proxies);
+                    "trusted_proxies"
                 }
                 "PASSKEYD_LOG_FORMAT" => {
                     layer.log_format = Some(match value.as_str() {
@@ -378,6 +437,27 @@ impl Config {
             None => None,
         };
 
+        let trusted_proxies = layer
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|net| parse_proxy(net))
+            .collect::<Option<Vec<IpNet>>>()
+            .ok_or_else(|| {
+                invalid(
+                    "trusted_proxies",
+                    "expected comma-separated addresses or CIDRs without host bits, such as \
+                     10.0.0.0/8 or fd00::/8",
+                )
+            })?;
+
+        let metrics_token = match layer.metrics_token {
+            Some(token) => {
+                Some(MetricsToken::new(&token).map_err(|e| invalid("metrics_token", e))?)
+            }
+            None => None,
+        };
+
         Ok(Loaded {
             config: Config {
                 listen: layer
@@ -392,6 +472,7 @@ impl Config {
                 master_key,
                 rate_limits: layer.rate_limits,
                 trust_forwarded_for: layer.trust_forwarded_for.unwrap_or(false),
+                trusted_proxies,
                 database_max_connections: match layer.database_max_connections {
                     Some(n) if !(1..=1000).contains(&n) => {
                         return Err(invalid(
@@ -403,10 +484,21 @@ impl Config {
                     None => 10,
                 },
                 admin_key,
+                metrics_token,
             },
             warnings,
         })
     }
+}
+
+/// A trusted proxy: a CIDR (`10.0.0.0/8`), or one address (`10.0.0.1`, as `/32` or `/128`).
+/// Host bits set under the prefix are refused, since they usually mean a typo.
+fn parse_proxy(text: &str) -> Option<IpNet> {
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Some(IpNet::from(ip));
+    }
+    let net: IpNet = text.parse().ok()?;
+    (net.trunc() == net).then_some(net)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

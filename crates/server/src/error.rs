@@ -89,6 +89,9 @@ pub enum ApiError {
     /// The operator API without a valid operator key in `Authorization: Bearer`.
     #[error("a valid operator key is required in Authorization: Bearer")]
     OperatorUnauthenticated,
+    /// `/metrics` without the metrics token in `Authorization: Bearer`.
+    #[error("a valid metrics token is required in Authorization: Bearer")]
+    MetricsUnauthenticated,
     /// Something the server can do but the tenant does not enable (the text says what).
     #[error("{0}")]
     NotImplemented(&'static str),
@@ -116,9 +119,10 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::TenantMismatch => "tenant_mismatch",
-            Self::Unauthenticated | Self::UnauthenticatedAnyKey | Self::OperatorUnauthenticated => {
-                "unauthenticated"
-            }
+            Self::Unauthenticated
+            | Self::UnauthenticatedAnyKey
+            | Self::OperatorUnauthenticated
+            | Self::MetricsUnauthenticated => "unauthenticated",
             Self::Unavailable(_) | Self::Starting => "unavailable",
             Self::Verification(e) => match e.code() {
                 // The core's name for "already registered" is the API's conflict code.
@@ -144,9 +148,10 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TenantMismatch => StatusCode::FORBIDDEN,
-            Self::Unauthenticated | Self::UnauthenticatedAnyKey | Self::OperatorUnauthenticated => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthenticated
+            | Self::UnauthenticatedAnyKey
+            | Self::OperatorUnauthenticated
+            | Self::MetricsUnauthenticated => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) | Self::Starting => StatusCode::SERVICE_UNAVAILABLE,
             Self::Verification(e) if e.code() == "credential_excluded" => StatusCode::CONFLICT,
             Self::Verification(_) => StatusCode::BAD_REQUEST,
@@ -254,12 +259,16 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
-        if matches!(self, Self::OperatorUnauthenticated) {
-            // RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"passkeyd-admin\""),
-            );
+        // RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+        let realm = match &self {
+            Self::OperatorUnauthenticated => Some("Bearer realm=\"passkeyd-admin\""),
+            Self::MetricsUnauthenticated => Some("Bearer realm=\"passkeyd-metrics\""),
+            _ => None,
+        };
+        if let Some(realm) = realm {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(realm));
         }
         response.extensions_mut().insert(info);
         response

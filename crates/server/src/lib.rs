@@ -74,7 +74,6 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::demo::router())
         .merge(routes::compat::router())
         .merge(routes::openapi::router())
-        .merge(metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state);
     with_layers(routes).layer(cors)
@@ -176,17 +175,15 @@ fn with_layers(routes: Router) -> Router {
     )
 }
 
-/// Builds the state `serve` runs with: loads (or creates) the master key and finds the demo
-/// page's key.
+/// Builds the state `serve` runs with: loads (or creates) the master key and checks it against
+/// the database (see [`bootstrap::master_key`]), and finds the demo page's key.
 pub async fn open_state(
     store: std::sync::Arc<dyn store::Store>,
     config: config::Config,
 ) -> Result<AppState, String> {
-    let master_key = match &config.master_key {
-        Some(key) => key.clone(),
-        None => tokens::MasterKey::load_or_create(&config.master_key_file(), &SystemRandom::new())
-            .map_err(|e| format!("master key: {e}"))?,
-    };
+    let master_key = bootstrap::master_key(store.as_ref(), &config, &SystemRandom::new())
+        .await
+        .map_err(|e| e.to_string())?;
     let metadata = match cli::mds::load_kept(&config.data_dir, cli::now()) {
         Ok(blob) => blob.map(std::sync::Arc::new),
         Err(e) => {

@@ -23,11 +23,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::state::AppState;
 
 const HTTP_REQUESTS: &str = "passkeyd_http_requests_total";
 const HTTP_DURATION: &str = "passkeyd_http_request_duration_seconds";
@@ -190,17 +186,16 @@ pub fn ceremony(tenant: &str, kind: &'static str, outcome: &str, elapsed: Durati
     histogram!(CEREMONY_DURATION, "kind" => kind).record(elapsed);
 }
 
-/// `GET /metrics`, in the Prometheus text format.
-pub fn router() -> Router<AppState> {
-    routes()
+/// The route without a state type or the token check, so tests can serve it without building an
+/// [`crate::AppState`]. The server serves `/metrics` from `routes::health`, behind the metrics
+/// token.
+#[cfg(test)]
+fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    axum::Router::new().route("/metrics", axum::routing::get(serve_metrics))
 }
 
-/// The routes without a state type, so tests can serve them without building an [`AppState`].
-fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/metrics", get(serve_metrics))
-}
-
-async fn serve_metrics() -> Response {
+/// The body of `GET /metrics`: the Prometheus text format.
+pub(crate) async fn serve_metrics() -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], render()).into_response()
 }
 
@@ -209,6 +204,8 @@ mod tests {
     use axum::body::{to_bytes, Body};
     use axum::http::{Request, StatusCode};
     use axum::middleware::from_fn;
+    use axum::routing::get;
+    use axum::Router;
     use tower::ServiceExt;
 
     use super::*;

@@ -204,13 +204,23 @@ impl MasterKey {
         Self::decode(text).ok_or(KeyError::MasterKeyMalformed.into())
     }
 
+    /// Reads the key file at `path`; `None` if there is no such file.
+    pub fn load(path: &Path) -> Result<Option<Self>, TokenError> {
+        match Self::read_file(path) {
+            Err(TokenError::Key(KeyError::MasterKeyFile { source, .. }))
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                Ok(None)
+            }
+            read => read.map(Some),
+        }
+    }
+
     /// Reads the key file at `path` or, if there is none, creates it (mode 0600 on unix) with a
     /// fresh random key. Several processes starting at once all end up with the same key.
     pub fn load_or_create(path: &Path, rng: &dyn SecureRandom) -> Result<Self, TokenError> {
-        match Self::read_file(path) {
-            Err(TokenError::Key(KeyError::MasterKeyFile { source, .. }))
-                if source.kind() == io::ErrorKind::NotFound => {}
-            read => return read,
+        if let Some(key) = Self::load(path)? {
+            return Ok(key);
         }
         let key = Self::random(rng)?;
         let staging = staging_path(path, rng)?;
@@ -470,6 +480,17 @@ pub fn generate_signing_key(
 }
 
 /// What a signing key is sealed to: moving a sealed key to another tenant or kid breaks it.
+/// Whether `master` opens `key`, a signing key of `tenant`: how a database set up before it had
+/// a master key check tells whether a node's key is the one its keys were sealed with.
+pub fn opens_signing_key(key: &SigningKeyRecord, tenant: &str, master: &MasterKey) -> bool {
+    master
+        .open(
+            &key.sealed_private_key,
+            seal_context(tenant, &key.kid).as_bytes(),
+        )
+        .is_ok()
+}
+
 fn seal_context(tenant: &str, kid: &str) -> String {
     format!("{tenant}/{kid}")
 }

@@ -49,6 +49,13 @@ pub async fn serve(
     let _ = opened.send(());
     let _ = starting.await;
     let store = store?;
+    // Before anything is written: a node with the wrong master key must not start at all.
+    if let Err(e) =
+        crate::bootstrap::master_key(store.as_ref(), &config, &SystemRandom::new()).await
+    {
+        store.close().await;
+        return Err(e.to_string());
+    }
     let now = super::now().0;
     let done = bootstrap(store.as_ref(), &config, &SystemRandom::new(), now)
         .await

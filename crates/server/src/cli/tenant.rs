@@ -130,6 +130,17 @@ pub async fn run(
         _ => None,
     };
     let store = store::open(config).await.map_err(|e| e.to_string())?;
+    // A key the database was not set up with would seal a signing key no server can open.
+    if let Some(key) = &master_key {
+        let origin = match &config.master_key {
+            Some(_) => "PASSKEYD_MASTER_KEY".to_owned(),
+            None => format!("the key file {}", config.master_key_file().display()),
+        };
+        if let Err(e) = crate::bootstrap::check_master_key(store.as_ref(), key, origin).await {
+            store.close().await;
+            return Err(e.to_string());
+        }
+    }
     let result = execute(command, store.as_ref(), master_key.as_ref(), out).await;
     store.close().await;
     result

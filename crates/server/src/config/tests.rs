@@ -241,3 +241,79 @@ fn the_admin_key_is_off_by_default_checked_and_kept_hashed() {
     let err = error(Some(short.path()), &[]);
     assert!(err.contains(": admin_key: "), "{err}");
 }
+
+#[test]
+fn the_metrics_token_is_off_by_default_checked_and_kept_hashed() {
+    let defaults = Config::load(None, &BTreeMap::new()).unwrap().config;
+    assert!(
+        defaults.metrics_token.is_none(),
+        "no token means no /metrics"
+    );
+
+    let token = "metrics-0123456789abcdefghijklmnopqrstuvwxyz";
+    let loaded = Config::load(None, &env(&[("PASSKEYD_METRICS_TOKEN", token)]))
+        .unwrap()
+        .config;
+    let configured = loaded.metrics_token.as_ref().unwrap();
+    assert!(configured.matches(token));
+    assert!(!configured.matches("metrics-0123456789abcdefghijklmnopqrstuvwxyZ"));
+    let debug = format!("{loaded:?}");
+    assert!(!debug.contains(token), "{debug}");
+
+    let err = error(None, &[("PASSKEYD_METRICS_TOKEN", "short")]);
+    assert!(err.starts_with("PASSKEYD_METRICS_TOKEN: "), "{err}");
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "metrics_token = \"{token}\"").unwrap();
+    let from_file = Config::load(Some(file.path()), &BTreeMap::new())
+        .unwrap()
+        .config;
+    assert!(from_file.metrics_token.unwrap().matches(token));
+}
+
+#[test]
+fn trusted_proxies_are_cidrs_or_addresses() {
+    let defaults = Config::load(None, &BTreeMap::new()).unwrap().config;
+    assert!(defaults.trusted_proxies.is_empty());
+    assert!(!defaults.trust_forwarded_for);
+
+    let loaded = Config::load(
+        None,
+        &env(&[(
+            "PASSKEYD_TRUSTED_PROXIES",
+            " 10.0.0.0/8, fd00::/8,192.0.2.7 ,",
+        )]),
+    )
+    .unwrap()
+    .config;
+    let proxies: Vec<String> = loaded
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]);
+
+    for bad in [
+        "10.0.0.0/33",
+        "10.0.0.1/8",
+        "proxy.example.com",
+        "10.0.0.0/8;",
+    ] {
+        let err = error(None, &[("PASSKEYD_TRUSTED_PROXIES", bad)]);
+        assert!(
+            err.starts_with("PASSKEYD_TRUSTED_PROXIES: "),
+            "{bad}: {err}"
+        );
+    }
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "trusted_proxies = [\"172.16.0.0/12\"]").unwrap();
+    let from_file = Config::load(Some(file.path()), &BTreeMap::new())
+        .unwrap()
+        .config;
+    assert_eq!(from_file.trusted_proxies.len(), 1);
+    let mut bad = tempfile::NamedTempFile::new().unwrap();
+    writeln!(bad, "trusted_proxies = [\"nope\"]").unwrap();
+    let err = error(Some(bad.path()), &[]);
+    assert!(err.contains(": trusted_proxies: "), "{err}");
+}

@@ -1,6 +1,9 @@
-//! Probes for orchestrators: liveness and readiness.
+//! Probes for orchestrators (liveness and readiness) and the Prometheus metrics.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -9,11 +12,12 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `GET /healthz` and `GET /readyz`.
+/// `GET /healthz`, `GET /readyz` and `GET /metrics`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// The answer of a probe that passed.
@@ -43,4 +47,41 @@ async fn healthz() -> Json<Health> {
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await.map_err(ApiError::Unavailable)?;
     Ok(Json(OK))
+}
+
+/// A request that carries the metrics token (`Authorization: Bearer <PASSKEYD_METRICS_TOKEN>`).
+///
+/// Rejections: 404 `not_found` when no token is configured (the metrics, whose labels name
+/// every tenant, are off rather than open), 401 `unauthenticated` when the token is missing or
+/// wrong. The presented token is hashed and compared with the configured one's hash in
+/// constant time.
+#[derive(Clone, Copy, Debug)]
+pub struct Scraper;
+
+impl FromRequestParts<AppState> for Scraper {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = &state.config.metrics_token else {
+            return Err(ApiError::NotFound);
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            })
+            .map(|(_, token)| token.trim());
+        match presented {
+            Some(presented) if token.matches(presented) => Ok(Self),
+            _ => Err(ApiError::MetricsUnauthenticated),
+        }
+    }
+}
+
+/// The metrics in the Prometheus text format, for the scraper holding the metrics token.
+async fn metrics(_: Scraper) -> Response {
+    crate::metrics::serve_metrics().await
 }

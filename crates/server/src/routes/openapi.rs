@@ -267,7 +267,8 @@ impl Modify for Document {
                     "metrics",
                     "Prometheus metrics",
                     "HTTP requests and WebAuthn ceremonies in the Prometheus text exposition \
-                     format. Unauthenticated: let only the scraper reach it.",
+                     format. Needs `Authorization: Bearer <PASSKEYD_METRICS_TOKEN>` (else 401 \
+                     `unauthenticated`); without a metrics token configured it is off (404).",
                     "text/plain; version=0.0.4",
                 ),
             ),

@@ -292,6 +292,14 @@ pub enum OpenError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The SQLite database file could not be created.
+    #[error("cannot create the database file {}: {source}", path.display())]
+    DatabaseFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -553,6 +561,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Retires the tenant's signing keys still in use at `now`; they stay published until the
     /// tokens they signed expire.
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError>;
+
+    /// The installation's value named `name` (not tenant data), if it has one.
+    async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The installation's value named `name` (not tenant data: e.g. the master key check),
+    /// after storing `value` under that name if there was none. Safe when several nodes race:
+    /// the first insert wins and every caller gets the stored value.
+    async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
 /// Opens the store named by the configuration, creating the data directory and running the
@@ -564,7 +580,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// master key file.
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
     let url = config.database_url.expose();
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| OpenError::DataDir {
+    create_private_dir(&config.data_dir).map_err(|source| OpenError::DataDir {
         path: config.data_dir.clone(),
         source,
     })?;
@@ -578,4 +594,14 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
     Ok(Arc::new(
         sqlite::SqliteStore::open_with(url, config.database_max_connections).await?,
     ))
+}
+
+/// Creates `dir` and any missing parents readable by the owner alone (0700 on unix): it holds
+/// the database and the master key file. An existing directory keeps the mode it has.
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }

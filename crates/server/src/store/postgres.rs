@@ -876,6 +876,33 @@ impl Store for PostgresStore {
         .map_err(backend)?;
         Ok(done.rows_affected())
     }
+
+    async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT value FROM server_meta WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(|(value,)| value))
+    }
+
+    async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_meta WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(stored)
+    }
 }
 
 /// The writes of one registration, inside the caller's transaction (see

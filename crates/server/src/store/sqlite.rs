@@ -1,5 +1,6 @@
 //! The SQLite store: one database file in WAL mode.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -53,9 +54,21 @@ impl SqliteStore {
             // Several processes (server and CLI) may write at once; wait instead of failing.
             .busy_timeout(Duration::from_secs(5));
         let file = options.get_filename();
+        // Only a plain file on disk is made ahead: not an in-memory database (which sqlx names
+        // `file:sqlx-in-memory-N`), another URI filename, or one opened read-only.
+        let on_disk = !(url.contains(":memory:")
+            || url.contains("mode=memory")
+            || url.contains("mode=ro")
+            || file.to_string_lossy().starts_with("file:"));
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+            super::create_private_dir(dir).map_err(|source| OpenError::DataDir {
                 path: dir.to_owned(),
+                source,
+            })?;
+        }
+        if on_disk {
+            create_private_file(file).map_err(|source| OpenError::DatabaseFile {
+                path: file.to_owned(),
                 source,
             })?;
         }
@@ -79,6 +92,21 @@ impl SqliteStore {
             writer,
             group,
         })
+    }
+}
+
+/// Creates an empty database file readable by the owner alone (0600 on unix) unless it exists.
+/// SQLite treats an empty file as a new database, and creates the `-wal` and `-shm` files with
+/// the database file's mode, so they are private too.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -875,6 +903,33 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(done.rows_affected())
+    }
+
+    async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT value FROM server_meta WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(|(value,)| value))
+    }
+
+    async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO server_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_meta WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(stored)
     }
 }
 

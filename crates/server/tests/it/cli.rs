@@ -389,6 +389,7 @@ async fn tenant_rotate_keys_and_reset_user() {
     let mut env = Vec::new();
     if let Some(url) = &database {
         env.push(("PASSKEYD_DATABASE_URL", url.as_str()));
+        env.push(("PASSKEYD_MASTER_KEY", crate::common::TEST_MASTER_KEY));
     }
     let run = |args: &[&str]| passkeyd(dir.path(), &env, args);
     let store = server.state.store.clone();

@@ -19,15 +19,31 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The master key of the harness's PostgreSQL servers. A PostgreSQL node needs
+/// `PASSKEYD_MASTER_KEY` (it does not make a key file of its own), and the nodes sharing a
+/// database need the same one; every test has its own database, so one key serves them all.
+pub(crate) const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LW9mLXRoZS1oYXJuZXNzLTA";
+
 /// [`config`] on the suite's backend: with `PASSKEYD_TEST_DATABASE_URL`, the PostgreSQL
-/// database of `dir` (see [`database_for`]).
+/// database of `dir` (see [`database_for`]) and, unless `extra` sets one, [`TEST_MASTER_KEY`].
 pub(crate) async fn backend_config(dir: &Path, extra: &[(&str, &str)]) -> Config {
-    let mut env: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    if let Some(url) = database_for(dir).await {
-        env.push(("PASSKEYD_DATABASE_URL", url));
-    }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = backend_env(dir, extra).await;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     config(dir, &env)
+}
+
+/// `extra` plus what the suite's backend needs for the servers on `dir` (see
+/// [`backend_config`]); a variable in `extra` wins.
+pub(crate) async fn backend_env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = BTreeMap::new();
+    if let Some(url) = database_for(dir).await {
+        env.insert("PASSKEYD_DATABASE_URL".to_owned(), url);
+        env.insert("PASSKEYD_MASTER_KEY".to_owned(), TEST_MASTER_KEY.to_owned());
+    }
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    env.into_iter().collect()
 }
 
 /// Which backend the suite runs on: `postgres` when `PASSKEYD_TEST_DATABASE_URL` is set.
@@ -128,22 +144,29 @@ impl Server {
     /// database is SQLite in `dir`, or, when `PASSKEYD_TEST_DATABASE_URL` names a PostgreSQL
     /// server, a database of its own there (the same one for every server started on `dir`).
     pub(crate) async fn start_with_key(dir: &Path, key: ApiKeySecret) -> Self {
-        Self::start_configured(dir, key, |_| {}).await
+        Self::start_configured(dir, key, &[], |_| {}).await
     }
 
-    /// [`Server::start_with_key`], with the configuration changed by `configure` first (as a
+    /// [`Self::start_with_key`] with more `PASSKEYD_*` variables.
+    pub(crate) async fn start_with_env(
+        dir: &Path,
+        key: ApiKeySecret,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        Self::start_configured(dir, key, extra, |_| {}).await
+    }
+
+    /// [`Self::start_with_env`], with the configuration changed by `configure` last (as a
     /// configuration file would).
     pub(crate) async fn start_configured(
         dir: &Path,
         key: ApiKeySecret,
+        extra: &[(&str, &str)],
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        let mut env = vec![("PASSKEYD_BOOTSTRAP_API_KEY", key.expose().to_owned())];
-        if let Some(url) = database_for(dir).await {
-            env.push(("PASSKEYD_DATABASE_URL", url));
-        }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut config = config(dir, &env);
+        let mut env = vec![("PASSKEYD_BOOTSTRAP_API_KEY", key.expose())];
+        env.extend_from_slice(extra);
+        let mut config = backend_config(dir, &env).await;
         configure(&mut config);
         let store = store::open(&config).await.unwrap();
         bootstrap(store.as_ref(), &config, &SystemRandom::new(), 1_700_000_000)

@@ -119,7 +119,7 @@ async fn stored_user(server: &Server, user_id: &str) -> passkeyd::store::User {
 async fn strangers_cannot_lock_a_user_out_and_are_throttled_by_their_own_address() {
     let dir = TempDir::new().unwrap();
     // Requests are not limited here, so what answers 429 is the failure throttle.
-    let server = Server::start_configured(dir.path(), secret_key(), |config| {
+    let server = Server::start_configured(dir.path(), secret_key(), &[], |config| {
         config.rate_limits = RateLimitConfig {
             public_per_ip_per_minute: 0,
             public_per_tenant_per_minute: 0,

@@ -18,6 +18,7 @@ mod compat_native;
 mod compat_streambird;
 mod errors;
 mod hardening;
+mod hardening_ops;
 mod hardening_tokens;
 mod http;
 mod interop;

@@ -182,7 +182,9 @@ impl Node {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(url) = database {
-            command.env("PASSKEYD_DATABASE_URL", url);
+            command
+                .env("PASSKEYD_DATABASE_URL", url)
+                .env("PASSKEYD_MASTER_KEY", crate::common::TEST_MASTER_KEY);
         }
         let mut child = command.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");

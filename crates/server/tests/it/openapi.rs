@@ -236,7 +236,16 @@ async fn document_is_openapi_3_1_with_info() {
 #[tokio::test]
 async fn every_route_is_described_and_served() {
     let dir = TempDir::new().unwrap();
-    let server = Server::start(&dir).await;
+    // With a metrics token, so that /metrics is on (and refuses the tokenless request).
+    let server = Server::start_with_env(
+        dir.path(),
+        crate::common::secret_key(),
+        &[(
+            "PASSKEYD_METRICS_TOKEN",
+            "metrics-token-of-the-openapi-test-0123",
+        )],
+    )
+    .await;
     let doc = fetch(&server).await;
     let described: BTreeSet<_> = operations(&doc)
         .into_iter()
