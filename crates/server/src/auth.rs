@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
@@ -253,11 +254,25 @@ impl UserCaller {
     /// The caller of a user token presented some other way than `Authorization: Bearer` (the
     /// password of HTTP Basic, for a compatibility dialect): the same checks, the same
     /// rejections.
+    ///
+    /// The user routes are public (a browser calls them), so they are rate limited like the
+    /// publishable-key routes, per client IP and tenant, before the token is even verified: a
+    /// flood of junk tokens costs the sender as much as us.
     pub(crate) async fn from_token(
         parts: &Parts,
         state: &AppState,
         token: &str,
     ) -> Result<Self, BearerRejection> {
+        if let (Some(ip), Some(tenant)) = (ClientIp::of(parts, state).0, unverified_tenant(token)) {
+            state
+                .rate_limits
+                .check_public(tenant.as_str(), ip)
+                .map_err(|e| {
+                    BearerRejection(ApiError::RateLimited {
+                        retry_after_secs: e.retry_after_secs,
+                    })
+                })?;
+        }
         token_caller(
             state,
             token,

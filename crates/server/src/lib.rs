@@ -33,6 +33,7 @@ pub mod backup_codes;
 pub mod bootstrap;
 pub mod ceremony;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -207,6 +207,16 @@ impl Server {
         self.state.store.close().await;
     }
 
+    /// [`Server::start`] for a test that makes more user-route requests from one address than a
+    /// browser would in a minute (the per-IP limit would answer 429 long before it is done).
+    pub(crate) async fn start_unthrottled(dir: &TempDir) -> Self {
+        Self::start_configured(dir.path(), secret_key(), &[], |config| {
+            config.rate_limits.public_per_ip_burst = 10_000;
+            config.rate_limits.public_per_ip_per_minute = 10_000;
+        })
+        .await
+    }
+
     /// Creates another tenant with a secret key of its own.
     pub(crate) async fn add_tenant(&self, id: &str) -> ApiKeySecret {
         let tenant = Tenant {

@@ -536,7 +536,7 @@ async fn the_documented_example_is_read_and_refused_for_its_foreign_challenge() 
 #[tokio::test]
 async fn failed_requests_answer_the_envelope_and_change_nothing() {
     let dir = TempDir::new().unwrap();
-    let server = Server::start(&dir).await;
+    let server = Server::start_unthrottled(&dir).await;
     turn_on(&server).await;
     let ada = mail_user(&server, "mbx-ada", "ada@mail.example").await;
     let bob = mail_user(&server, "mbx-bob", "bob@mail.example").await;

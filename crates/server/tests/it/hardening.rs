@@ -578,3 +578,47 @@ async fn user_verification_cannot_be_dropped_at_sign_in() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_user_routes_are_rate_limited_per_address_like_the_public_ones() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start_configured(dir.path(), secret_key(), &[], |config| {
+        config.rate_limits = RateLimitConfig {
+            public_per_ip_per_minute: 1,
+            public_per_ip_burst: 3,
+            public_per_tenant_per_minute: 0,
+            ..RateLimitConfig::default()
+        };
+    })
+    .await;
+    register_user(&server, "gil").await;
+    let token = crate::me::user_token(&server, "gil").await;
+    let list = |client: reqwest::Client| {
+        let (server, token) = (&server, token.clone());
+        async move {
+            client
+                .get(server.url("/me/credentials"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(list(client_from(40)).await.status(), 200);
+    }
+    let limited = list(client_from(40)).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(error_body(limited, 429).await["code"], "rate_limited");
+    // Junk tokens from that address are refused the same way, before any verification.
+    let junk = client_from(40)
+        .get(server.url("/me/credentials"))
+        .bearer_auth("eyJhbGciOiJFUzI1NiJ9.eyJ0ZW5hbnQiOiJkZWZhdWx0In0.AAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(junk.status(), 429);
+    // Another address is not limited by it.
+    assert_eq!(list(client_from(41)).await.status(), 200);
+    server.stop().await;
+}

@@ -252,7 +252,7 @@ async fn backup_codes_are_single_use_per_user_and_replaced_on_regeneration() {
 #[tokio::test]
 async fn concurrent_uses_of_one_code_succeed_exactly_once() {
     let dir = TempDir::new().unwrap();
-    let server = Server::start(&dir).await;
+    let server = Server::start_unthrottled(&dir).await;
     let alice = register_user(&server, "alice").await;
     let token = step_up(&server, &alice, 1).await;
     let set = codes(&ok(me(&server, Method::POST, CODES, &token, None).await).await);
