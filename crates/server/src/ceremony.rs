@@ -811,7 +811,7 @@ async fn finish_registration_inner(
     let user_verified = verified.user_verified();
     let token = token_keys::mint(
         state,
-        ctx,
+        (&ctx.tenant, &ctx.settings),
         token_keys::Purpose::Registration,
         &user,
         Some(&credential.id),
@@ -1180,7 +1180,7 @@ async fn finish_authentication_inner(
     let user_verified = verified.user_verified();
     let token = token_keys::mint(
         state,
-        ctx,
+        (&ctx.tenant, &ctx.settings),
         token_keys::Purpose::Authentication,
         &user,
         Some(&credential.id),

@@ -68,6 +68,20 @@ pub struct Config {
     pub metrics_token: Option<MetricsToken>,
 }
 
+impl crate::store::Location for Config {
+    fn database_url(&self) -> &str {
+        self.database_url.expose()
+    }
+
+    fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn max_connections(&self) -> u32 {
+        self.database_max_connections
+    }
+}
+
 impl Config {
     /// Where the master key file lives when `PASSKEYD_MASTER_KEY` is not set.
     pub fn master_key_file(&self) -> PathBuf {

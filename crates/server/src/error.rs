@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::policy::PolicyError;
+use crate::policy::invalid::PolicyError;
 use crate::store::StoreError;
 
 /// The request ID header, set on every request and echoed on every response.

@@ -66,6 +66,14 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
-        crate::cli::now()
+        system_now()
     }
+}
+
+/// The system clock's time, in whole seconds since the Unix epoch (0 before it).
+pub fn system_now() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
 }

@@ -23,7 +23,6 @@ use passkeyd_webauthn::json::base64url_encode;
 use subtle::ConstantTimeEq;
 
 use crate::api_keys::random_bytes;
-use crate::ceremony::Context;
 use crate::error::ApiError;
 use crate::settings::{TenantSettings, TOKEN_TTL_RANGE_SECS, USER_TOKEN_MAX_TTL_RANGE_SECS};
 use crate::state::AppState;
@@ -187,7 +186,7 @@ async fn issue(
 /// Signs a result token for a finished ceremony of `user`.
 pub async fn mint(
     state: &AppState,
-    ctx: &Context,
+    (tenant, settings): (&Tenant, &TenantSettings),
     purpose: Purpose,
     user: &User,
     credential_id: Option<&[u8]>,
@@ -203,18 +202,11 @@ pub async fn mint(
         user_verified,
         amr,
         auth_time: state.clock.now().0,
-        ttl_secs: ctx.settings.token_ttl_secs,
+        ttl_secs: settings.token_ttl_secs,
         role: None,
         domain: None,
     };
-    issue(
-        state,
-        &ctx.tenant,
-        ctx.settings.token_algorithm,
-        user,
-        grant,
-    )
-    .await
+    issue(state, tenant, settings.token_algorithm, user, grant).await
 }
 
 /// What the app's backend puts in a user token.

@@ -21,10 +21,7 @@ use crate::config::{Config, DEFAULT_FILE};
 
 /// The current time, for commands that verify something now.
 pub fn now() -> UnixTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+    crate::state::system_now()
 }
 
 /// passkeyd: a self-hosted passkey (WebAuthn) authentication server.

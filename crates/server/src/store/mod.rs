@@ -10,7 +10,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::api_keys::ApiKeyKind;
-use crate::config::Config;
 use crate::tenant::TenantId;
 
 mod group_commit;
@@ -571,6 +570,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
+/// What [`open`] needs to know of the configuration (the configuration implements it, so the
+/// store does not depend on the configuration's module).
+pub trait Location {
+    /// `postgres://...`, `sqlite://...` or a SQLite path.
+    fn database_url(&self) -> &str;
+    /// The data directory, created (0700) if missing.
+    fn data_dir(&self) -> &std::path::Path;
+    /// The most connections of the pool.
+    fn max_connections(&self) -> u32;
+}
+
 /// Opens the store named by the configuration, creating the data directory and running the
 /// embedded migrations.
 ///
@@ -578,21 +588,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// [`postgres::PostgresOptions::startup_timeout`]) for a server that is not reachable yet;
 /// anything else is SQLite. The data directory is created either way: it also holds the
 /// master key file.
-pub async fn open(config: &Config) -> Result<Arc<dyn Store>, OpenError> {
-    let url = config.database_url.expose();
-    create_private_dir(&config.data_dir).map_err(|source| OpenError::DataDir {
-        path: config.data_dir.clone(),
+pub async fn open(config: &impl Location) -> Result<Arc<dyn Store>, OpenError> {
+    let url = config.database_url();
+    create_private_dir(config.data_dir()).map_err(|source| OpenError::DataDir {
+        path: config.data_dir().to_path_buf(),
         source,
     })?;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let options = postgres::PostgresOptions {
-            max_connections: config.database_max_connections,
+            max_connections: config.max_connections(),
             ..postgres::PostgresOptions::default()
         };
         return Ok(Arc::new(postgres::PostgresStore::open(url, options).await?));
     }
     Ok(Arc::new(
-        sqlite::SqliteStore::open_with(url, config.database_max_connections).await?,
+        sqlite::SqliteStore::open_with(url, config.max_connections()).await?,
     ))
 }
 
