@@ -33,7 +33,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::policy::{self, Action, Principal, Resource, TokenFacts};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
-use crate::store::{Credential, NewRegistration, StoreError, User};
+use crate::store::{Credential, StoreError, User};
 use crate::token_keys;
 
 /// The `/me` routes.
@@ -366,33 +366,16 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
     // Removing a factor is a change of factors: a stolen password session must not strip
     // the account of its passkeys. After the policy, whose "never" outranks "prove it".
     require_step_up(state, caller, &settings, count).await?;
-    let require_mfa = settings.require_mfa;
-    if require_mfa && count <= 1 {
-        return Err(last_credential());
-    }
-    state.store.delete_credential(tenant, id).await?;
-    if require_mfa
-        && state
-            .store
-            .credentials(tenant, &caller.user.id)
-            .await?
-            .is_empty()
+    // One transaction counts and deletes, so racing deletes cannot take the last one.
+    match state
+        .store
+        .delete_own_credential(tenant, &caller.user.id, id, settings.require_mfa)
+        .await
     {
-        // Two deletes of a user's last two credentials raced past the check above: this one
-        // puts its credential back. Whichever delete counts last sees none left and restores,
-        // so the user always keeps one (the store has no conditional delete).
-        let restore = NewRegistration {
-            user: caller.user.clone(),
-            credential,
-            max_credentials: None,
-        };
-        match state.store.insert_registration(tenant, &restore).await {
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(ApiError::internal(e)),
-        }
-        return Err(last_credential());
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict("last_credential")) => Err(last_credential()),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// A ceremony context for the caller (a user, not the app's backend).

@@ -442,6 +442,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         name: Option<&str>,
     ) -> Result<Credential, StoreError>;
 
+    /// Deletes credential `credential_id` of user `user_id` in one transaction; with
+    /// `keep_one`, only if the user holds another (`Conflict("last_credential")` otherwise),
+    /// so concurrent deletes can never take a user's last credential together. `NotFound` if
+    /// the user holds no such credential.
+    async fn delete_own_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        credential_id: &[u8],
+        keep_one: bool,
+    ) -> Result<(), StoreError>;
+
     /// Deletes a credential.
     async fn delete_credential(
         &self,

@@ -509,6 +509,52 @@ impl Store for PostgresStore {
             .try_into()
     }
 
+    async fn delete_own_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        credential_id: &[u8],
+        keep_one: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The user's row, locked: deletes (and registrations) of one user take turns, so the
+        // count below is still true at the delete.
+        let user: Option<(i32,)> =
+            sqlx::query_as("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+                .bind(tenant.as_str())
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if user.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let (held, owned): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE id = $1) FROM credentials \
+             WHERE tenant_id = $2 AND user_id = $3",
+        )
+        .bind(credential_id)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if owned == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if keep_one && held <= 1 {
+            return Err(StoreError::Conflict("last_credential"));
+        }
+        sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND id = $2 AND user_id = $3")
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn delete_credential(
         &self,
         tenant: &TenantId,

@@ -498,6 +498,45 @@ impl Store for SqliteStore {
             .try_into()
     }
 
+    async fn delete_own_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        credential_id: &[u8],
+        keep_one: bool,
+    ) -> Result<(), StoreError> {
+        // BEGIN IMMEDIATE holds the write lock from the count to the delete.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let (held, owned): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(id = ?), 0) FROM credentials \
+             WHERE tenant_id = ? AND user_id = ?",
+        )
+        .bind(credential_id)
+        .bind(tenant.as_str())
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if owned == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if keep_one && held <= 1 {
+            return Err(StoreError::Conflict("last_credential"));
+        }
+        sqlx::query("DELETE FROM credentials WHERE tenant_id = ? AND id = ? AND user_id = ?")
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn delete_credential(
         &self,
         tenant: &TenantId,
