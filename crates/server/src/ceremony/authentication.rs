@@ -1,8 +1,6 @@
 //! Authentication: begin (options for `navigator.credentials.get()`, decoys for unknown names on
 //! public routes) and finish (verify the assertion, ask the policy, record the use).
 
-use std::time::Instant;
-
 use passkeyd_webauthn::error::CeremonyError;
 use passkeyd_webauthn::json::{
     base64url_decode, base64url_encode, PublicKeyCredentialDescriptor, RequestOptionsJson,
@@ -18,9 +16,9 @@ use super::decoy::{
     decoy_credentials, decoy_user_handle, parsed_backup_eligible, DECOY_PUBLIC_KEY,
 };
 use super::{
-    attachment_fact, check_begun_by, check_bound_user, check_failure_throttle, note_failure,
+    attachment_fact, check_begun_by, check_bound_user, check_failure_throttle, finish_observed,
     optional, parse_state, random, store_session, take_session, AuthenticationOverrides, Begun,
-    Context,
+    Ceremony, Context,
 };
 use crate::audit::Audit;
 use crate::error::ApiError;
@@ -179,26 +177,10 @@ pub async fn finish_authentication(
     session_token: &str,
     response: &[u8],
 ) -> Result<Authenticated, ApiError> {
-    let started = Instant::now();
-    check_failure_throttle(state, ctx)?;
-    let mut audit = ctx.audit("authentication.finish");
-    let result = finish_authentication_inner(state, ctx, session_token, response, &mut audit).await;
-    policy::note_denial(&mut audit, result.as_ref().err());
-    let outcome = match &result {
-        Ok(_) => "success",
-        Err(e) => {
-            note_failure(state, ctx, e);
-            e.code()
-        }
-    };
-    crate::metrics::ceremony(
-        ctx.tenant.id.as_str(),
-        "authentication",
-        outcome,
-        started.elapsed(),
-    );
-    audit.finish(state, outcome).await;
-    result
+    finish_observed(state, ctx, Ceremony::Authentication, async |audit| {
+        finish_authentication_inner(state, ctx, session_token, response, audit).await
+    })
+    .await
 }
 
 async fn finish_authentication_inner(

@@ -19,6 +19,7 @@
 //!   requires it, and for a credential registered with it unless the sign-in discouraged it.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::rand::SystemRandom;
@@ -33,6 +34,7 @@ use crate::api_keys::random_bytes;
 use crate::audit::Audit;
 use crate::error::ApiError;
 pub use crate::names::{check_name, MAX_NAME_BYTES, MAX_USER_ID_BYTES};
+use crate::policy;
 use crate::settings::TenantSettings;
 use crate::state::AppState;
 use crate::store::{Session, SessionKind, StoreError, Tenant};
@@ -238,6 +240,43 @@ fn check_failure_throttle(state: &AppState, ctx: &Context) -> Result<(), ApiErro
             }),
         None => Ok(()),
     }
+}
+
+/// The two ceremonies, as the audit trail and the metrics name them.
+#[derive(Clone, Copy, Debug)]
+enum Ceremony {
+    Registration,
+    Authentication,
+}
+
+/// Runs a finish under the rules every finish shares: a public caller's failure throttle
+/// first, then one audit event (with its outcome and the deciding policies' notices), the
+/// ceremony metrics, and a failure counted against the caller's address.
+async fn finish_observed<T>(
+    state: &AppState,
+    ctx: &Context,
+    ceremony: Ceremony,
+    finish: impl AsyncFnOnce(&mut Audit) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let (name, action) = match ceremony {
+        Ceremony::Registration => ("registration", "registration.finish"),
+        Ceremony::Authentication => ("authentication", "authentication.finish"),
+    };
+    let started = Instant::now();
+    check_failure_throttle(state, ctx)?;
+    let mut audit = ctx.audit(action);
+    let result = finish(&mut audit).await;
+    policy::note_denial(&mut audit, result.as_ref().err());
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(e) => {
+            note_failure(state, ctx, e);
+            e.code()
+        }
+    };
+    crate::metrics::ceremony(ctx.tenant.id.as_str(), name, outcome, started.elapsed());
+    audit.finish(state, outcome).await;
+    result
 }
 
 /// Counts a failed finish of a public caller against its address (not against any user).

@@ -1,8 +1,6 @@
 //! Registration: begin (options for `navigator.credentials.create()`) and finish (verify the
 //! attestation, ask the policy, store the credential and the user if new).
 
-use std::time::Instant;
-
 use passkeyd_webauthn::json::{
     base64url_decode, base64url_encode, CreationOptionsJson, PublicKeyCredentialDescriptor,
     RelyingPartyEntity, ResidentKeyRequirement, UserEntity, UserVerificationRequirement,
@@ -15,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     attachment_fact, check_begun_by, check_bound_user, check_failure_throttle, decode_stored,
-    note_failure, optional, parse_state, random, store_session, take_session, Begun, Context,
-    RegistrationOverrides,
+    finish_observed, optional, parse_state, random, store_session, take_session, Begun, Ceremony,
+    Context, RegistrationOverrides,
 };
 use crate::audit::{self, Audit};
 use crate::error::ApiError;
@@ -305,35 +303,19 @@ pub async fn finish_registration_as(
     response: &[u8],
     friendly_name: Option<String>,
 ) -> Result<Registered, ApiError> {
-    let started = Instant::now();
-    check_failure_throttle(state, ctx)?;
-    let mut audit = ctx.audit("registration.finish");
-    let result = finish_registration_inner(
-        state,
-        ctx,
-        (principal, action),
-        session_token,
-        response,
-        friendly_name,
-        &mut audit,
-    )
-    .await;
-    policy::note_denial(&mut audit, result.as_ref().err());
-    let outcome = match &result {
-        Ok(_) => "success",
-        Err(e) => {
-            note_failure(state, ctx, e);
-            e.code()
-        }
-    };
-    crate::metrics::ceremony(
-        ctx.tenant.id.as_str(),
-        "registration",
-        outcome,
-        started.elapsed(),
-    );
-    audit.finish(state, outcome).await;
-    result
+    finish_observed(state, ctx, Ceremony::Registration, async |audit| {
+        finish_registration_inner(
+            state,
+            ctx,
+            (principal, action),
+            session_token,
+            response,
+            friendly_name,
+            audit,
+        )
+        .await
+    })
+    .await
 }
 
 async fn finish_registration_inner(
