@@ -6,9 +6,12 @@
 //! store, so a user never reaches another user's or another tenant's rows: another user's
 //! credential ID is answered 404, exactly as an unknown one, and nothing is touched.
 //!
-//! These routes are not limited per client IP: the app's backend may call them for all of its
-//! users from one address, as it calls the secret-key API. What an attacker holding a user
-//! token could guess at, the backup codes, is limited per user by the failure budget.
+//! These routes are public (a browser calls them with its user's token), so they are rate
+//! limited per client IP and tenant like the publishable-key routes, before the token is
+//! verified. An app backend that calls them for many users from one address should pass the
+//! users' addresses in `X-Forwarded-For` and be listed in `PASSKEYD_TRUSTED_PROXIES`. What a
+//! holder of a user token could guess at, the backup codes, is also throttled per user
+//! (`backup_codes`).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

@@ -528,8 +528,8 @@ fn api_codes() -> Vec<CodeRow> {
         ),
         CodeRow::of(
             &ApiError::Token("backup_code_invalid", message),
-            "The backup code is wrong, malformed or already used; it counts against the user's \
-             failure budget.",
+            "The backup code is wrong, malformed or already used; after three in a row, each \
+             makes the user wait longer before the next (1 s doubling to 15 min).",
         ),
         CodeRow::of(
             &ApiError::Forbidden(message),

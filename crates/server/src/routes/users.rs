@@ -52,7 +52,7 @@ pub struct UserView {
     pub user_handle: String,
     /// How many credentials the user has.
     pub credential_count: usize,
-    /// Consecutive failed ceremonies.
+    /// Consecutive wrong backup codes (failed passkey ceremonies never count).
     pub failed_attempts: u32,
     /// Creation time.
     pub created_at: String,

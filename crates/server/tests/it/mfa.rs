@@ -1,6 +1,6 @@
 //! Second factors at `/me/mfa`: passkey enrolment, backup codes (single use, also under
-//! concurrent use, and on the shared failure budget), and signing-key rotation under live
-//! user tokens.
+//! concurrent use, and under the per-user throttle of wrong codes), and signing-key rotation
+//! under live user tokens.
 
 use futures_util::future::join_all;
 use passkeyd_webauthn::json::base64url_encode;
