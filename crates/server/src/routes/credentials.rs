@@ -115,16 +115,11 @@ pub async fn rename(
 ) -> Result<Json<CredentialView>, ApiError> {
     let tenant = &caller.tenant;
     let id = parse_credential_id(&credential_id)?;
-    if let Some(name) = &body.friendly_name {
-        if name.trim().is_empty()
-            || name.len() > MAX_NAME_BYTES
-            || name.chars().any(char::is_control)
-        {
-            return Err(ApiError::InvalidRequest(format!(
-                "friendlyName must be 1 to {MAX_NAME_BYTES} bytes of printable text"
-            )));
-        }
-    }
+    let friendly_name = body
+        .friendly_name
+        .as_deref()
+        .map(|name| crate::names::clean_name("friendlyName", name, MAX_NAME_BYTES))
+        .transpose()?;
     let mut audit = Audit::new(
         &tenant.id,
         &caller.actor(),
@@ -137,7 +132,7 @@ pub async fn rename(
         may_manage(&state, &caller, &id).await?;
         state
             .store
-            .rename_credential(&tenant.id, &id, body.friendly_name.as_deref())
+            .rename_credential(&tenant.id, &id, friendly_name.as_deref())
             .await
             .map_err(ApiError::from)
     }

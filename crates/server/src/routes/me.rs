@@ -274,16 +274,11 @@ pub async fn rename(
     ApiJson(body): ApiJson<CredentialPatch>,
 ) -> Result<Json<CredentialView>, ApiError> {
     let id = parse_credential_id(&credential_id)?;
-    if let Some(name) = &body.friendly_name {
-        if name.trim().is_empty()
-            || name.len() > MAX_NAME_BYTES
-            || name.chars().any(char::is_control)
-        {
-            return Err(ApiError::InvalidRequest(format!(
-                "friendlyName must be 1 to {MAX_NAME_BYTES} bytes of printable text"
-            )));
-        }
-    }
+    let friendly_name = body
+        .friendly_name
+        .as_deref()
+        .map(|name| crate::names::clean_name("friendlyName", name, MAX_NAME_BYTES))
+        .transpose()?;
     let mut audit = audit(&caller, "credential.rename", ip, request_id);
     audit.subject(format!(
         "user:{} credential:{}",
@@ -308,7 +303,7 @@ pub async fn rename(
         .await?;
         Ok(state
             .store
-            .rename_credential(tenant, &id, body.friendly_name.as_deref())
+            .rename_credential(tenant, &id, friendly_name.as_deref())
             .await?)
     }
     .await;

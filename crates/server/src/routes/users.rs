@@ -154,7 +154,7 @@ async fn find_or_create(
     user_name: Option<String>,
     display_name: Option<String>,
 ) -> Result<crate::store::User, ApiError> {
-    use crate::ceremony::{check_name, MAX_NAME_BYTES};
+    use crate::names::{clean_name, MAX_NAME_BYTES};
     match state.store.user(&tenant.id, user_id).await {
         Err(crate::store::StoreError::NotFound) => {}
         found => return found.map_err(ApiError::from),
@@ -162,10 +162,10 @@ async fn find_or_create(
     let Some(name) = user_name else {
         return Err(ApiError::NotFound);
     };
-    check_name("userName", &name, MAX_NAME_BYTES)?;
-    if let Some(display) = &display_name {
-        check_name("userDisplayName", display, MAX_NAME_BYTES)?;
-    }
+    let name = clean_name("userName", &name, MAX_NAME_BYTES)?;
+    let display_name = display_name
+        .map(|display| clean_name("userDisplayName", &display, MAX_NAME_BYTES))
+        .transpose()?;
     let handle = crate::api_keys::random_bytes::<32>(&aws_lc_rs::rand::SystemRandom::new())
         .map_err(ApiError::internal)?;
     let user = crate::store::User {

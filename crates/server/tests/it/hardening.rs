@@ -481,6 +481,44 @@ async fn names_are_stored_in_nfc_and_hidden_characters_are_refused() {
     )
     .await;
     assert_eq!(options["user"]["name"], "Jos\u{e9}");
+
+    // Renames, by the backend and by the user, and users made for a user token, alike.
+    let carol = register_user(&server, "carol").await;
+    let path = format!("/credentials/{}", base64url_encode(&carol.id));
+    let patch = |path: String, name: &'static str, auth: (&'static str, String)| {
+        let server = &server;
+        async move {
+            server
+                .client
+                .patch(server.url(&path))
+                .header(auth.0, auth.1)
+                .json(&json!({ "friendlyName": name }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = patch(path.clone(), "Key\u{202e}", ("x-api-key", key.clone())).await;
+    assert_eq!(error_body(refused, 400).await["code"], "invalid_request");
+    let renamed = ok(patch(path, "Cle\u{301}", ("x-api-key", key.clone())).await).await;
+    assert_eq!(renamed["friendlyName"], "Cl\u{e9}");
+    let token = crate::me::user_token(&server, "carol").await;
+    let own = format!("/me/credentials/{}", base64url_encode(&carol.id));
+    let refused = patch(
+        own,
+        "\u{200b}",
+        ("authorization", format!("Bearer {token}")),
+    )
+    .await;
+    assert_eq!(error_body(refused, 400).await["code"], "invalid_request");
+    let minted = post(
+        &server,
+        &key,
+        "/users/dave/tokens",
+        &json!({ "userName": "da\u{200d}ve@example.com" }),
+    )
+    .await;
+    assert_eq!(error_body(minted, 400).await["code"], "invalid_request");
     server.stop().await;
 }
 

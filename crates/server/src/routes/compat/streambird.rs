@@ -27,6 +27,7 @@ use crate::ceremony::{
     SessionKeys, SignInHint, MAX_NAME_BYTES,
 };
 use crate::error::{ApiError, ApiJson};
+use crate::names::clean_name;
 use crate::policy::{self, Action, Principal};
 use crate::routes::credentials::parse_credential_id;
 use crate::routes::{ceremony_context, rfc3339, ClientIp, RequestId};
@@ -134,13 +135,13 @@ pub async fn create_user(
         .clone()
         .or_else(|| body.phone_number.clone())
         .unwrap_or_else(|| id.clone());
-    check_name("email", &name, MAX_NAME_BYTES)?;
+    let name = clean_name("email", &name, MAX_NAME_BYTES)?;
     let display_name = match (&body.first_name, &body.last_name) {
         (Some(first), Some(last)) => format!("{first} {last}"),
         (Some(one), None) | (None, Some(one)) => one.clone(),
         (None, None) => name.clone(),
     };
-    check_name("first_name", &display_name, MAX_NAME_BYTES)?;
+    let display_name = clean_name("first_name", &display_name, MAX_NAME_BYTES)?;
     let user = User {
         id,
         user_handle: random_bytes::<32>(&SystemRandom::new())
