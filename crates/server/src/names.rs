@@ -5,8 +5,9 @@
 //! the audit trail. So it must look like what it is. Control characters and Unicode format
 //! characters (general category Cf: bidi overrides such as U+202E, zero-width spaces and
 //! joiners, the BOM) are refused: they let a name display as another (`alice`, U+202E,
-//! `moc.live` shows as `aliceevil.com`), or two names that look the same differ. What is accepted is stored in Normalization Form C, so a
-//! name typed on a system that sends decomposed accents (NFD) is the same name.
+//! `moc.live` shows as `aliceevil.com`), or two names that look the same differ. What is
+//! accepted is stored in Normalization Form C, so a name typed on a system that sends
+//! decomposed accents (NFD) is the same name.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};

@@ -131,7 +131,8 @@ pub async fn begin_authentication(
         Some(None) if ctx.secret => return Err(ApiError::NotFound),
         Some(None) => {
             // Public route: answer as for a known user, with a decoy credential, so the answer
-            // does not tell who has an account (docs/security.md, "Enumeration"); the finish will fail.
+            // does not tell who has an account (docs/security.md, "Enumeration"); the finish
+            // will fail.
             if let SignInHint::UserName(name) | SignInHint::UserId(name) = hint {
                 options.allow_credentials = decoy_credentials(state, ctx, &name);
                 session.user_name = Some(name);
@@ -294,8 +295,9 @@ async fn finish_authentication_inner(
         Err(e) => return Err(e.into()),
     };
     // A credential that verified its user at registration must do so again (docs/security.md,
-    // "User verification"), unless this sign-in asked for no verification. Checked after the signature, so the
-    // answer tells nothing about a credential to someone who cannot sign with it.
+    // "User verification"), unless this sign-in asked for no verification. Checked after the
+    // signature, so the answer tells nothing about a credential to someone who cannot sign
+    // with it.
     if credential.uv_initialized
         && !verified.user_verified()
         && session.user_verification != UserVerificationRequirement::Discouraged
