@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use crate::api_keys::ApiKeyKind;
 use crate::tenant::TenantId;
 
+#[cfg(test)]
+mod conformance;
 mod group_commit;
 pub mod postgres;
 mod rows;

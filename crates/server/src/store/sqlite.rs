@@ -1107,3 +1107,6 @@ async fn compare_and_set_use(
     .map_err(backend)?;
     Ok(owner.map(|(user_id,)| user_id))
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,11 +16,10 @@ use tokio::sync::{mpsc, watch, Barrier};
 
 use super::*;
 use crate::api_keys::ApiKeyKind;
+use crate::store::conformance::{self, credential, registration, tenant, tid, user, NOW};
 use crate::store::SessionKind;
 
 const ENV: &str = "PASSKEYD_TEST_DATABASE_URL";
-
-const NOW: i64 = 1_700_000_000;
 
 fn test_options() -> PostgresOptions {
     PostgresOptions {
@@ -108,22 +107,6 @@ impl Drop for TestDb {
     }
 }
 
-fn tid(id: &str) -> TenantId {
-    TenantId::parse(id).unwrap()
-}
-
-fn tenant(id: &str) -> Tenant {
-    Tenant {
-        id: tid(id),
-        name: format!("Tenant {id}"),
-        rp_id: "example.com".to_owned(),
-        rp_name: "Example".to_owned(),
-        origins: vec!["https://example.com".to_owned()],
-        settings: serde_json::Map::new(),
-        created_at: NOW,
-    }
-}
-
 fn api_key(prefix: &str, created_at: i64) -> NewApiKey {
     NewApiKey {
         id: format!("id-{prefix}"),
@@ -132,47 +115,6 @@ fn api_key(prefix: &str, created_at: i64) -> NewApiKey {
         key_hash: [7; 32],
         label: Some("ci".to_owned()),
         created_at,
-    }
-}
-
-fn user(id: &str, handle: u8) -> User {
-    User {
-        id: id.to_owned(),
-        user_handle: vec![handle; 32],
-        name: format!("{id}@example.com"),
-        display_name: format!("User {id}"),
-        failed_attempts: 0,
-        last_failed_at: None,
-        created_at: NOW,
-    }
-}
-
-fn credential(id: &[u8], user_id: &str, created_at: i64) -> Credential {
-    Credential {
-        id: id.to_vec(),
-        user_id: user_id.to_owned(),
-        public_key: vec![0xa5, 1, 2, 3],
-        algorithm: -7,
-        sign_count: 5,
-        uv_initialized: true,
-        backup_eligible: true,
-        backup_state: false,
-        transports: vec!["internal".to_owned(), "hybrid".to_owned()],
-        aaguid: vec![0xad; 16],
-        attestation_format: "packed".to_owned(),
-        attestation_type: "self".to_owned(),
-        attestation_object: vec![0xa3, 0x63],
-        friendly_name: None,
-        created_at,
-        last_used_at: None,
-    }
-}
-
-fn registration(user: User, credential: Credential) -> NewRegistration {
-    NewRegistration {
-        user,
-        credential,
-        max_credentials: None,
     }
 }
 
@@ -1090,3 +1032,24 @@ async fn open_fails_at_once_when_the_server_refuses() {
     );
     assert!(started.elapsed() < Duration::from_secs(1), "no retries");
 }
+
+/// The conformance suite ([`conformance`]) on PostgreSQL, one database per case.
+macro_rules! conformance_on_postgres {
+    ($($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let Some(db) = TestDb::create(stringify!($case)).await else {
+                return;
+            };
+            let store = db.open().await;
+            conformance::$case(&store).await;
+            store.close().await;
+        }
+    )*};
+}
+
+conformance_on_postgres!(
+    own_credential_deletes_keep_the_last,
+    registrations_stop_at_the_limit,
+    failures_count_with_their_time,
+);
