@@ -263,24 +263,35 @@ impl UserCaller {
         state: &AppState,
         token: &str,
     ) -> Result<Self, BearerRejection> {
-        if let (Some(ip), Some(tenant)) = (ClientIp::of(parts, state).0, unverified_tenant(token)) {
+        let tenant_id = token_tenant(token).ok_or_else(bad_user_token)?;
+        if let Some(ip) = ClientIp::of(parts, state).0 {
             state
                 .rate_limits
-                .check_public(tenant.as_str(), ip)
+                .check_public(tenant_id.as_str(), ip)
                 .map_err(|e| {
                     BearerRejection(ApiError::RateLimited {
                         retry_after_secs: e.retry_after_secs,
                     })
                 })?;
         }
-        token_caller(
+        caller_of_tenant(
             state,
+            &tenant_id,
             token,
             &parts.headers,
             &[Purpose::User, Purpose::Authentication],
         )
         .await
     }
+}
+
+/// The tenant a token names, read without verifying it; `None` for a token that cannot be one
+/// (empty, oversized, or without a readable `tenant` claim).
+fn token_tenant(token: &str) -> Option<TenantId> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    unverified_tenant(token)
 }
 
 /// The user a token of one of the `accepted` purposes acts for, with the checks of
@@ -293,11 +304,19 @@ pub(crate) async fn token_caller(
     headers: &HeaderMap,
     accepted: &[Purpose],
 ) -> Result<UserCaller, BearerRejection> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(bad_user_token());
-    }
-    let tenant_id = unverified_tenant(token).ok_or_else(bad_user_token)?;
-    let tenant = match state.store.tenant(&tenant_id).await {
+    let tenant_id = token_tenant(token).ok_or_else(bad_user_token)?;
+    caller_of_tenant(state, &tenant_id, token, headers, accepted).await
+}
+
+/// [`token_caller`] for a token whose (unverified) tenant has been read already.
+async fn caller_of_tenant(
+    state: &AppState,
+    tenant_id: &TenantId,
+    token: &str,
+    headers: &HeaderMap,
+    accepted: &[Purpose],
+) -> Result<UserCaller, BearerRejection> {
+    let tenant = match state.store.tenant(tenant_id).await {
         Ok(tenant) => tenant,
         Err(StoreError::NotFound) => return Err(bad_user_token()),
         Err(e) => return Err(BearerRejection(ApiError::internal(e))),
@@ -332,7 +351,7 @@ pub(crate) async fn token_caller(
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
-fn bearer_token(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

@@ -9,7 +9,7 @@
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -53,15 +53,7 @@ impl FromRequestParts<AppState> for Operator {
         let Some(key) = &state.config.admin_key else {
             return Err(ApiError::NotFound);
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split_once(' ')
-                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            })
-            .map(|(_, token)| token.trim());
+        let presented = crate::auth::bearer_token(parts);
         match presented {
             Some(token) if key.matches(token) => Ok(Self),
             _ => Err(ApiError::OperatorUnauthenticated),

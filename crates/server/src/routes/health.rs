@@ -1,7 +1,6 @@
 //! Probes for orchestrators (liveness and readiness) and the Prometheus metrics.
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
@@ -65,15 +64,7 @@ impl FromRequestParts<AppState> for Scraper {
         let Some(token) = &state.config.metrics_token else {
             return Err(ApiError::NotFound);
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split_once(' ')
-                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            })
-            .map(|(_, token)| token.trim());
+        let presented = crate::auth::bearer_token(parts);
         match presented {
             Some(presented) if token.matches(presented) => Ok(Self),
             _ => Err(ApiError::MetricsUnauthenticated),
