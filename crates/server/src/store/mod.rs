@@ -14,7 +14,6 @@ use crate::tenant::TenantId;
 
 #[cfg(test)]
 mod conformance;
-mod group_commit;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -269,7 +268,7 @@ pub struct NewRegistration {
 pub enum StoreError {
     /// The database failed; details are for the log, never for the client.
     #[error("database error")]
-    Backend(#[source] sqlx::Error),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A uniqueness rule was broken; the value names which (e.g. `tenant_exists`).
     #[error("conflict: {0}")]
     Conflict(&'static str),
@@ -284,7 +283,7 @@ pub enum OpenError {
     /// The database could not be reached or opened (PostgreSQL: refused the connection, or
     /// was still unreachable when the startup timeout ran out).
     #[error("cannot open the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The data directory could not be created.
     #[error("cannot create the data directory {}: {source}", path.display())]
     DataDir {
@@ -303,7 +302,7 @@ pub enum OpenError {
     },
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database: {0}")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.

@@ -70,7 +70,8 @@ impl PostgresStore {
     /// Fails at once on errors that waiting cannot fix (a malformed URL, refused credentials,
     /// a missing database, a migration that does not apply).
     pub async fn open(url: &str, options: PostgresOptions) -> Result<Self, OpenError> {
-        let mut connect = PgConnectOptions::from_str(url).map_err(OpenError::Connect)?;
+        let mut connect =
+            PgConnectOptions::from_str(url).map_err(|e| OpenError::Connect(Box::new(e)))?;
         // Name the connections in pg_stat_activity, unless the URL (or PGAPPNAME) does.
         if connect.get_application_name().is_none() {
             connect = connect.application_name("passkeyd");

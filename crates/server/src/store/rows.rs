@@ -12,13 +12,13 @@ use crate::tenant::TenantId;
 
 #[derive(FromRow)]
 pub(super) struct TenantRow {
-    id: String,
-    name: String,
-    rp_id: String,
-    rp_name: String,
-    origins: String,
-    settings: String,
-    created_at: i64,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) rp_id: String,
+    pub(super) rp_name: String,
+    pub(super) origins: String,
+    pub(super) settings: String,
+    pub(super) created_at: i64,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -39,14 +39,14 @@ impl TryFrom<TenantRow> for Tenant {
 
 #[derive(FromRow)]
 pub(super) struct ApiKeyRow {
-    id: String,
-    tenant_id: String,
-    kind: String,
-    prefix: String,
-    key_hash: Vec<u8>,
-    label: Option<String>,
-    created_at: i64,
-    revoked_at: Option<i64>,
+    pub(super) id: String,
+    pub(super) tenant_id: String,
+    pub(super) kind: String,
+    pub(super) prefix: String,
+    pub(super) key_hash: Vec<u8>,
+    pub(super) label: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) revoked_at: Option<i64>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKey {
@@ -68,13 +68,13 @@ impl TryFrom<ApiKeyRow> for ApiKey {
 
 #[derive(FromRow)]
 pub(super) struct UserRow {
-    id: String,
-    user_handle: Vec<u8>,
-    name: String,
-    display_name: String,
-    failed_attempts: i64,
-    last_failed_at: Option<i64>,
-    created_at: i64,
+    pub(super) id: String,
+    pub(super) user_handle: Vec<u8>,
+    pub(super) name: String,
+    pub(super) display_name: String,
+    pub(super) failed_attempts: i64,
+    pub(super) last_failed_at: Option<i64>,
+    pub(super) created_at: i64,
 }
 
 impl From<UserRow> for User {
@@ -93,22 +93,22 @@ impl From<UserRow> for User {
 
 #[derive(FromRow)]
 pub(super) struct CredentialRow {
-    id: Vec<u8>,
-    user_id: String,
-    public_key: Vec<u8>,
-    algorithm: i64,
-    sign_count: i64,
-    uv_initialized: bool,
-    backup_eligible: bool,
-    backup_state: bool,
-    transports: String,
-    aaguid: Vec<u8>,
-    attestation_format: String,
-    attestation_type: String,
-    attestation_object: Vec<u8>,
-    friendly_name: Option<String>,
-    created_at: i64,
-    last_used_at: Option<i64>,
+    pub(super) id: Vec<u8>,
+    pub(super) user_id: String,
+    pub(super) public_key: Vec<u8>,
+    pub(super) algorithm: i64,
+    pub(super) sign_count: i64,
+    pub(super) uv_initialized: bool,
+    pub(super) backup_eligible: bool,
+    pub(super) backup_state: bool,
+    pub(super) transports: String,
+    pub(super) aaguid: Vec<u8>,
+    pub(super) attestation_format: String,
+    pub(super) attestation_type: String,
+    pub(super) attestation_object: Vec<u8>,
+    pub(super) friendly_name: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) last_used_at: Option<i64>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -138,12 +138,12 @@ impl TryFrom<CredentialRow> for Credential {
 
 #[derive(FromRow)]
 pub(super) struct SigningKeyRow {
-    kid: String,
-    algorithm: String,
-    public_jwk: String,
-    sealed_private_key: Vec<u8>,
-    created_at: i64,
-    retired_at: Option<i64>,
+    pub(super) kid: String,
+    pub(super) algorithm: String,
+    pub(super) public_jwk: String,
+    pub(super) sealed_private_key: Vec<u8>,
+    pub(super) created_at: i64,
+    pub(super) retired_at: Option<i64>,
 }
 
 impl From<SigningKeyRow> for SigningKeyRecord {
@@ -161,15 +161,15 @@ impl From<SigningKeyRow> for SigningKeyRecord {
 
 #[derive(FromRow)]
 pub(super) struct AuditRow {
-    id: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    subject: Option<String>,
-    outcome: String,
-    details: String,
-    ip: Option<String>,
-    request_id: Option<String>,
+    pub(super) id: i64,
+    pub(super) at: i64,
+    pub(super) actor: String,
+    pub(super) action: String,
+    pub(super) subject: Option<String>,
+    pub(super) outcome: String,
+    pub(super) details: String,
+    pub(super) ip: Option<String>,
+    pub(super) request_id: Option<String>,
 }
 
 impl TryFrom<AuditRow> for AuditEvent {
@@ -196,12 +196,12 @@ pub(super) fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
 }
 
 pub(super) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e)
+    StoreError::Backend(Box::new(e))
 }
 
 /// A stored value this code cannot read: reported as a backend failure, since no request can fix it.
 pub(super) fn corrupt<E: Into<Box<dyn std::error::Error + Send + Sync>>>(e: E) -> StoreError {
-    StoreError::Backend(sqlx::Error::Decode(e.into()))
+    StoreError::Backend(e.into())
 }
 
 /// Maps a write's error: a UNIQUE violation is `conflict`, a foreign-key violation means the
@@ -215,11 +215,11 @@ pub(super) fn write_error(e: sqlx::Error, conflict: &'static str) -> StoreError 
             return StoreError::NotFound;
         }
     }
-    StoreError::Backend(e)
+    StoreError::Backend(Box::new(e))
 }
 
 pub(super) fn json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(sqlx::Error::Encode(e.into())))
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 /// `NotFound` when a statement touched no row.

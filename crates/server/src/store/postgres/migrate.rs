@@ -38,7 +38,7 @@ pub(super) async fn migrate(
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Unreachable(e)) => {
                 if started.elapsed() + RETRY_INTERVAL > options.startup_timeout {
-                    return Err(OpenError::Connect(e));
+                    return Err(OpenError::Connect(Box::new(e)));
                 }
                 tracing::warn!(
                     attempt,
@@ -60,7 +60,7 @@ async fn migrate_once(connect: &PgConnectOptions, timeout: Duration) -> Result<(
     let mut conn = match tokio::time::timeout(timeout, PgConnection::connect_with(connect)).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) if unreachable(&e) => return Err(Attempt::Unreachable(e)),
-        Ok(Err(e)) => return Err(Attempt::Fatal(OpenError::Connect(e))),
+        Ok(Err(e)) => return Err(Attempt::Fatal(OpenError::Connect(Box::new(e)))),
         Err(_elapsed) => {
             let e = io::Error::new(io::ErrorKind::TimedOut, "connecting timed out");
             return Err(Attempt::Unreachable(sqlx::Error::Io(e)));
@@ -88,7 +88,7 @@ async fn migrate_once(connect: &PgConnectOptions, timeout: Duration) -> Result<(
         Err(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) if unreachable(&e) => {
             Err(Attempt::Unreachable(e))
         }
-        Err(e) => Err(Attempt::Fatal(OpenError::Migrate(e))),
+        Err(e) => Err(Attempt::Fatal(OpenError::Migrate(Box::new(e)))),
     }
 }
 

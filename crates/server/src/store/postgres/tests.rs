@@ -911,7 +911,7 @@ async fn undecodable_rows_are_backend_errors() {
         .unwrap();
     assert!(matches!(
         store.tenant(&tid("a")).await,
-        Err(StoreError::Backend(sqlx::Error::Decode(_)))
+        Err(StoreError::Backend(e)) if e.downcast_ref::<sqlx::Error>().is_none()
     ));
     conn.close().await.unwrap();
     store.close().await;
@@ -1012,7 +1012,7 @@ async fn open_gives_up_when_the_server_stays_unreachable() {
     let started = std::time::Instant::now();
     let result = PostgresStore::open(&url, options).await;
     assert!(
-        matches!(result, Err(OpenError::Connect(sqlx::Error::Io(_)))),
+        matches!(&result, Err(OpenError::Connect(e)) if matches!(e.downcast_ref(), Some(sqlx::Error::Io(_)))),
         "{result:?}"
     );
     assert!(started.elapsed() >= Duration::from_secs(1), "it retried");
@@ -1027,7 +1027,7 @@ async fn open_fails_at_once_when_the_server_refuses() {
     let started = std::time::Instant::now();
     let result = PostgresStore::open_with(missing, test_options()).await;
     assert!(
-        matches!(result, Err(OpenError::Connect(sqlx::Error::Database(_)))),
+        matches!(&result, Err(OpenError::Connect(e)) if matches!(e.downcast_ref(), Some(sqlx::Error::Database(_)))),
         "{result:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(1), "no retries");
