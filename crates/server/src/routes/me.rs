@@ -31,9 +31,9 @@ use super::{ClientIp, RequestId};
 use crate::audit::Audit;
 use crate::auth::UserCaller;
 use crate::backup_codes;
-use crate::ceremony::{self, Begun, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
+use crate::ceremony::{self, Begun, Context, Registrant, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
-use crate::policy::{self, Action, Principal, Resource, TokenFacts};
+use crate::policy::{self, Action, Resource};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
 use crate::store::{Credential, StoreError, User};
@@ -51,27 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/me/mfa/webauthn/register/complete", post(mfa_complete))
         .route("/me/mfa/backup-codes", post(regenerate_codes))
         .route("/me/mfa/backup-codes/verify", post(verify_code))
-}
-
-/// The tenant's settings.
-pub(crate) fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> {
-    TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)
-}
-
-/// The caller as the tenant's policies see them: the user, with the token's role and domain,
-/// and how the token was earned (the request context).
-pub(crate) fn principal(caller: &UserCaller) -> Principal {
-    Principal::User {
-        id: caller.user.id.clone(),
-        role: caller.claims.role.clone(),
-        domain: caller.claims.domain.clone(),
-        token: Some(TokenFacts {
-            amr: caller.claims.amr.clone(),
-            auth_time: caller.claims.auth_time,
-            auth_age_secs: caller.auth_age_secs(),
-            token_age_secs: caller.token_age_secs(),
-        }),
-    }
 }
 
 /// Refuses a change of the caller's factors (403 `step_up_required`) unless their token is a
@@ -251,7 +230,7 @@ pub(crate) async fn own_credentials(
     policy::authorize(
         state,
         tenant,
-        &principal(caller),
+        &caller.principal(),
         Action::ManageCredential,
         &resource(&caller.user, None, credentials.len()),
     )
@@ -296,7 +275,7 @@ pub async fn rename(
         policy::authorize(
             &state,
             tenant,
-            &principal(&caller),
+            &caller.principal(),
             Action::ManageCredential,
             &resource(&caller.user, Some(&credential), count),
         )
@@ -355,12 +334,12 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
     policy::authorize(
         state,
         tenant,
-        &principal(caller),
+        &caller.principal(),
         Action::ManageCredential,
         &resource(&caller.user, Some(&credential), count),
     )
     .await?;
-    let settings = settings(caller)?;
+    let settings = caller.settings()?;
     // Removing a factor is a change of factors: a stolen password session must not strip
     // the account of its passkeys. After the policy, whose "never" outranks "prove it".
     require_step_up(state, caller, &settings, count).await?;
@@ -373,25 +352,6 @@ async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<
         Ok(()) => Ok(()),
         Err(StoreError::Conflict("last_credential")) => Err(last_credential()),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// A ceremony context for the caller (a user, not the app's backend).
-pub(crate) fn context(
-    caller: &UserCaller,
-    settings: TenantSettings,
-    ip: ClientIp,
-    request_id: Option<String>,
-) -> Context {
-    Context {
-        tenant: caller.tenant.clone(),
-        settings,
-        secret: false,
-        actor: caller.actor(),
-        ip: ip.0,
-        request_id,
-        sessions: SessionKeys::RandomToken,
-        bound_user: None,
     }
 }
 
@@ -453,7 +413,7 @@ pub async fn mfa_begin(
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
 ) -> Result<Json<RegistrationBegun>, ApiError> {
-    let ctx = context(&caller, settings(&caller)?, ip, request_id);
+    let ctx = caller.ceremony_context(caller.settings()?, ip.0, request_id);
     let begun = begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(RegistrationBegun {
         session: bind_session(&state, &caller, &begun.session),
@@ -479,7 +439,7 @@ pub(crate) async fn begin_enrolment(
     policy::authorize(
         state,
         tenant,
-        &principal(caller),
+        &caller.principal(),
         Action::EnrolMfa,
         &resource(&caller.user, None, count),
     )
@@ -536,7 +496,7 @@ pub async fn mfa_complete(
     let mut audit = audit(&caller, "mfa.enrol", ip, request_id.clone());
     let result = async {
         let session = unbind_session(&state, &caller, &body.session)?;
-        let ctx = context(&caller, settings(&caller)?, ip, request_id);
+        let ctx = caller.ceremony_context(caller.settings()?, ip.0, request_id);
         finish_enrolment(
             &state,
             &caller,
@@ -576,7 +536,7 @@ pub(crate) async fn finish_enrolment(
     let done = ceremony::finish_registration_as(
         state,
         ctx,
-        &principal(caller),
+        &caller.principal(),
         crate::policy::Action::Register,
         session,
         credential,
@@ -638,12 +598,12 @@ pub async fn regenerate_codes(
         policy::authorize(
             &state,
             tenant,
-            &principal(&caller),
+            &caller.principal(),
             Action::EnrolMfa,
             &resource(&caller.user, None, count),
         )
         .await?;
-        require_step_up(&state, &caller, &settings(&caller)?, count).await?;
+        require_step_up(&state, &caller, &caller.settings()?, count).await?;
         let codes = backup_codes::replace(&state, tenant, &caller.user.id).await?;
         Ok(BackupCodes {
             remaining: codes.len(),
@@ -696,7 +656,7 @@ pub async fn verify_code(
 ) -> Result<Json<BackupCodeVerified>, ApiError> {
     let audit = audit(&caller, "backup_code.verify", ip, request_id);
     let result = async {
-        let settings = settings(&caller)?;
+        let settings = caller.settings()?;
         let remaining =
             backup_codes::verify(&state, &caller.tenant.id, &caller.user, &body.code).await?;
         let token = token_keys::mint_backup_code(

@@ -174,11 +174,11 @@ fn user_context(
     ip: ClientIp,
     request_id: Option<String>,
 ) -> Result<Context, ApiError> {
-    let settings = me::settings(caller)?;
+    let settings = caller.settings()?;
     if !settings.compat.iter().any(|d| d == DIALECT) {
         return Err(ApiError::NotFound);
     }
-    let mut ctx = me::context(caller, settings, ip, request_id);
+    let mut ctx = caller.ceremony_context(settings, ip.0, request_id);
     // The verify carries only the credential.
     ctx.sessions = SessionKeys::Challenge;
     Ok(ctx)
@@ -364,7 +364,7 @@ pub async fn registration_verify(
     let done = ceremony::finish_registration_as(
         &state,
         &ctx,
-        &me::principal(&caller),
+        &caller.principal(),
         Action::Register,
         &session,
         &credential,
