@@ -17,6 +17,7 @@ use crate::audit::Audit;
 use crate::auth::SecretCaller;
 use crate::ceremony::{session_id, MAX_NAME_BYTES, MAX_USER_ID_BYTES};
 use crate::error::{ApiError, ApiJson};
+use crate::service;
 use crate::state::AppState;
 use crate::store::{RegistrationToken, StoreError, Tenant};
 use crate::tenant::TenantId;
@@ -274,7 +275,7 @@ pub async fn jwks(
         Some(id) => TenantId::parse(&id).map_err(|_| ApiError::NotFound)?,
         None => TenantId::default_tenant(),
     };
-    let tenant = state.store.tenant(&id).await?;
+    let tenant = service::tenants::tenant(&state, &id).await?;
     let keys = token_keys::jwks(&state, &tenant).await?;
     let mut response = Json(keys).into_response();
     response.headers_mut().insert(

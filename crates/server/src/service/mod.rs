@@ -7,8 +7,46 @@
 //! reach them through the re-exports below.
 //!
 //! - `callers`: who is calling: an API key presented, a user token presented.
+//! - `tenants`: tenant lookup (by ID, by dialect and host) and the operator's policy changes.
+//! - `health`: readiness.
+
+use std::net::IpAddr;
+
+use crate::audit::Audit;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 pub mod callers;
+pub mod health;
+pub mod tenants;
 
 pub use crate::store::{AuditEvent, Credential, RegistrationToken, Tenant, User};
 pub use callers::{Caller, UserCaller};
+
+/// Where a request came from, as the audit trail records it.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// The client's IP address, when known.
+    pub ip: Option<IpAddr>,
+    /// The request ID.
+    pub request_id: Option<String>,
+}
+
+impl Provenance {
+    /// An audit event of `action` by `actor` at `tenant`, from this request.
+    fn audit(&self, tenant: &crate::tenant::TenantId, actor: &str, action: &'static str) -> Audit {
+        Audit::new(tenant, actor, action, self.ip, self.request_id.clone())
+    }
+}
+
+/// Records `audit` with the outcome of `result` (`success` or its error code), and passes the
+/// result on.
+async fn finish<T>(
+    state: &AppState,
+    audit: Audit,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let outcome = result.as_ref().map_or_else(ApiError::code, |_| "success");
+    audit.finish(state, outcome).await;
+    result
+}

@@ -56,9 +56,9 @@ use crate::policy::Action;
 use crate::routes::credentials::CredentialView;
 use crate::routes::me;
 use crate::routes::{ClientIp, RequestId};
+use crate::service::{self, Credential, Tenant};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
-use crate::store::{Credential, Tenant};
 use crate::tokens::MAX_TOKEN_LEN;
 
 /// The dialect's name in a tenant's `compat` setting.
@@ -185,59 +185,19 @@ fn user_context(
 }
 
 /// The tenant the unauthenticated routes act for, among the tenants whose `compat` lists
-/// `mailcheap`:
-///
-/// 1. the one whose RP ID is the request's host (the `Host` header, or the URI's authority,
-///    without the port) or a parent domain of it; of several, the one with the longest RP ID,
-///    and none if two tie. Serve mailcheap's API on the mail service's own host (behind its
-///    reverse proxy, as mailcheap's API is), and that host finds its tenant;
-/// 2. otherwise, the only one, if exactly one tenant has the dialect on (a single-tenant
-///    server, whatever host its clients call).
-///
-/// Otherwise 404 `not_found`, as if the dialect were off. The host only chooses which tenant's
-/// sign-in is begun: the RP ID and origins checked at the verify are the tenant's own.
+/// `mailcheap` ([`service::tenants::for_dialect_host`]): the one whose RP ID is the request's
+/// host (the `Host` header, or the URI's authority, without the port) or a parent domain of
+/// it, else the only one. Serve mailcheap's API on the mail service's own host (behind its
+/// reverse proxy, as mailcheap's API is), and that host finds its tenant. Otherwise 404
+/// `not_found`, as if the dialect were off.
 pub async fn public_tenant(
     state: &AppState,
     host: Option<&str>,
 ) -> Result<(Tenant, TenantSettings), ApiError> {
-    let mut on = Vec::new();
-    for tenant in state.store.tenants().await? {
-        // A tenant whose stored settings do not parse is skipped: its own routes report it.
-        if let Ok(settings) = TenantSettings::from_map(&tenant.settings) {
-            if settings.compat.iter().any(|d| d == DIALECT) {
-                on.push((tenant, settings));
-            }
-        }
-    }
     let host = host
         .and_then(|h| Authority::from_str(h).ok())
         .map(|a| a.host().trim_end_matches('.').to_ascii_lowercase());
-    if let Some(host) = host {
-        let serves = |rp_id: &str| {
-            let rp_id = rp_id.to_ascii_lowercase();
-            host == rp_id || host.ends_with(&format!(".{rp_id}"))
-        };
-        let longest = on
-            .iter()
-            .filter(|(t, _)| serves(&t.rp_id))
-            .map(|(t, _)| t.rp_id.len())
-            .max();
-        if let Some(longest) = longest {
-            let mut best: Vec<_> = on
-                .into_iter()
-                .filter(|(t, _)| serves(&t.rp_id) && t.rp_id.len() == longest)
-                .collect();
-            return match best.len() {
-                1 => Ok(best.remove(0)),
-                _ => Err(ApiError::NotFound),
-            };
-        }
-    }
-    if on.len() == 1 {
-        Ok(on.remove(0))
-    } else {
-        Err(ApiError::NotFound)
-    }
+    service::tenants::for_dialect_host(state, DIALECT, host.as_deref()).await
 }
 
 /// The ceremony context of an unauthenticated route: the tenant of [`public_tenant`], a
