@@ -8,6 +8,7 @@
 //!
 //! - `callers`: who is calling: an API key presented, a user token presented.
 //! - `tenants`: tenant lookup (by ID, by dialect and host) and the operator's policy changes.
+//! - `users`: showing, creating and deleting users.
 //! - `health`: readiness.
 
 use std::net::IpAddr;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub mod callers;
 pub mod health;
 pub mod tenants;
+pub mod users;
 
 pub use crate::store::{AuditEvent, Credential, RegistrationToken, Tenant, User};
 pub use callers::{Caller, UserCaller};
