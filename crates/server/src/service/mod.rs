@@ -9,16 +9,22 @@
 //! - `callers`: who is calling: an API key presented, a user token presented.
 //! - `tenants`: tenant lookup (by ID, by dialect and host) and the operator's policy changes.
 //! - `users`: showing, creating and deleting users.
+//! - `credentials`: listing, renaming and deleting credentials, by the app and by their
+//!   owner.
+//! - `mfa`: a user's own second factors: passkey enrolment and backup codes.
 //! - `health`: readiness.
 
 use std::net::IpAddr;
 
 use crate::audit::Audit;
 use crate::error::ApiError;
+use crate::policy::{self, Resource};
 use crate::state::AppState;
 
 pub mod callers;
+pub mod credentials;
 pub mod health;
+pub mod mfa;
 pub mod tenants;
 pub mod users;
 
@@ -38,6 +44,24 @@ impl Provenance {
     /// An audit event of `action` by `actor` at `tenant`, from this request.
     fn audit(&self, tenant: &crate::tenant::TenantId, actor: &str, action: &'static str) -> Audit {
         Audit::new(tenant, actor, action, self.ip, self.request_id.clone())
+    }
+}
+
+/// What a policy decides on: the user (and the credential, when one is concerned), with how many
+/// credentials the user holds.
+fn user_resource(
+    user: &User,
+    credential: Option<&Credential>,
+    credential_count: usize,
+) -> Resource {
+    match credential {
+        Some(credential) => Resource::for_credential(user, credential, credential_count),
+        None => Resource {
+            user_id: user.id.clone(),
+            user_domain: policy::user_domain(&user.name),
+            credential_count: u32::try_from(credential_count).unwrap_or(u32::MAX),
+            ..Resource::default()
+        },
     }
 }
 

@@ -54,7 +54,6 @@ use crate::ceremony::{
 use crate::error::{ApiError, ApiJson};
 use crate::policy::Action;
 use crate::routes::credentials::CredentialView;
-use crate::routes::me;
 use crate::routes::{ClientIp, RequestId};
 use crate::service::{self, Credential, Tenant};
 use crate::settings::TenantSettings;
@@ -271,7 +270,7 @@ pub async fn registration_options(
     State(state): State<AppState>,
 ) -> Result<Json<MailcheapCreationOptions>, ApiError> {
     let ctx = user_context(&caller, ip, request_id)?;
-    let begun = me::begin_enrolment(&state, &caller, &ctx).await?;
+    let begun = service::mfa::begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(MailcheapCreationOptions(begun.options)))
 }
 
@@ -311,12 +310,7 @@ pub async fn registration_verify(
     // Only the user who asked for the options can finish: the session names them.
     ctx.bound_user = Some(caller.user.id.clone());
     // A second passkey needs a step-up, as at the options (checked again: it may have aged).
-    let count = state
-        .store
-        .credentials(&caller.tenant.id, &caller.user.id)
-        .await?
-        .len();
-    me::require_step_up(&state, &caller, &ctx.settings, count).await?;
+    service::mfa::require_step_up_now(&state, &caller, &ctx.settings).await?;
     // Checked here so the message names the dialect's field, before the session is used.
     check_name("friendly_name", &body.friendly_name, MAX_NAME_BYTES)?;
     let credential = serde_json::to_vec(&body.credential).map_err(ApiError::internal)?;
@@ -455,7 +449,7 @@ pub async fn credentials(
     State(state): State<AppState>,
 ) -> Result<Json<MailcheapCredentials>, ApiError> {
     user_context(&caller, ip, request_id)?;
-    let credentials = me::own_credentials(&state, &caller).await?;
+    let credentials = service::credentials::own(&state, &caller).await?;
     Ok(Json(MailcheapCredentials {
         credentials: credentials
             .iter()

@@ -20,18 +20,16 @@ use utoipa::ToSchema;
 
 use super::{unknown_session, BearerSecretKey};
 use crate::api_keys::random_bytes;
-use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::ceremony::{
     self, check_name, AuthenticationOverrides, Context, Registrant, RegistrationOverrides,
     SessionKeys, SignInHint,
 };
 use crate::error::{ApiError, ApiJson};
-use crate::policy::{self, Action, Principal};
 use crate::routes::credentials::parse_credential_id;
 use crate::routes::{ceremony_context, rfc3339, ClientIp, RequestId};
 use crate::service::users::{NewUser, SentName};
-use crate::service::{self, User};
+use crate::service::{self, Provenance, User};
 use crate::state::AppState;
 
 /// The dialect's name in a tenant's `compat` setting.
@@ -419,37 +417,15 @@ pub async fn delete_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
-    let principal = Principal::ApiKey {
-        prefix: caller.key_prefix.clone(),
-    };
-    let actor = caller.actor();
-    let ctx = context(&state, caller, ip, request_id)?;
+    let ctx = context(&state, caller.clone(), ip, request_id)?;
     let id = parse_credential_id(&id)?;
-    let tenant = &ctx.tenant.id;
-    let mut audit = Audit::new(tenant, &actor, "credential.delete", ctx.ip, ctx.request_id);
-    audit.subject(format!("credential:{}", base64url_encode(&id)));
-    let result = async {
-        let credential = state.store.credential(tenant, &id).await?;
-        // The tenant's policy decides as on the native `DELETE /credentials/{id}`.
-        if let Some(policies) = policy::tenant_policies(&state, tenant).await? {
-            let user = state.store.user(tenant, &credential.user_id).await?;
-            let resource =
-                policy::resource_for_credential(&state, tenant, &credential, &user).await?;
-            policies.decide(&principal, Action::ManageCredential, &resource)?;
-        }
-        state.store.delete_credential(tenant, &id).await?;
-        Ok::<_, ApiError>(credential.user_id)
-    }
-    .await;
-    policy::note_denial(&mut audit, result.as_ref().err());
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |_| "success"),
-        )
-        .await;
+    let via = Provenance {
+        ip: ctx.ip,
+        request_id: ctx.request_id,
+    };
+    let user_id = service::credentials::delete_answering_owner(&state, &caller, &id, &via).await?;
     Ok(Json(Deleted {
         message: "WebAuthn credential deleted".to_owned(),
-        user_id: result?,
+        user_id,
     }))
 }
