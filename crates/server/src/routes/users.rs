@@ -10,15 +10,14 @@ use utoipa::ToSchema;
 
 use super::credentials::CredentialView;
 use super::paging::{page, PageQuery};
-use super::{rfc3339, ClientIp, RequestId};
-use crate::audit::Audit;
+use super::rfc3339;
 use crate::auth::SecretCaller;
 use crate::error::{ApiError, ApiJson};
+use crate::service::tokens::UserTokenOrder;
 use crate::service::users::UserSummary;
 use crate::service::{self, Provenance};
-use crate::settings::TenantSettings;
 use crate::state::AppState;
-use crate::token_keys::{self, UserTokenRequest};
+use crate::token_keys::UserTokenRequest;
 
 /// The user routes.
 pub fn router() -> Router<AppState> {
@@ -180,61 +179,22 @@ pub struct UserTokenMinted {
     responses((status = 200, body = UserTokenMinted), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn mint_token(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     ApiJson(body): ApiJson<UserTokenBody>,
 ) -> Result<Json<UserTokenMinted>, ApiError> {
-    let tenant = &caller.tenant;
-    let mut audit = Audit::new(
-        &tenant.id,
-        &caller.actor(),
-        "user_token.mint",
-        ip.0,
-        request_id,
-    );
-    audit.subject(format!("user:{user_id}"));
-    let (role, domain) = (body.role.clone(), body.domain.clone());
-    let mfa_challenge = body.purpose == Some(TokenPurpose::MfaChallenge);
-    let result = async {
-        let user = service::users::find_or_create(
-            &state,
-            &tenant.id,
-            &user_id,
-            body.user_name.as_deref(),
-            body.user_display_name.as_deref(),
-        )
-        .await?;
-        let settings = TenantSettings::from_map(&tenant.settings).map_err(ApiError::internal)?;
-        let request = UserTokenRequest {
+    let order = UserTokenOrder {
+        request: UserTokenRequest {
             role: body.role,
             domain: body.domain,
             ttl_secs: body.ttl_seconds,
-            mfa_challenge,
-        };
-        token_keys::mint_user(&state, tenant, &settings, &user, request).await
-    }
-    .await;
-    if let Ok(token) = &result {
-        // Checked by now, so fit for the trail; the token itself never goes there.
-        for (key, value) in [("role", role), ("domain", domain)] {
-            if let Some(value) = value {
-                audit.detail(key, value);
-            }
-        }
-        audit.detail("expires_at", token.expires_at.to_string());
-        if mfa_challenge {
-            audit.detail("purpose", "mfa_challenge".to_owned());
-        }
-    }
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |_| "success"),
-        )
-        .await;
-    let token = result?;
+            mfa_challenge: body.purpose == Some(TokenPurpose::MfaChallenge),
+        },
+        user_name: body.user_name,
+        display_name: body.user_display_name,
+    };
+    let token = service::tokens::mint_user_token(&state, &caller, &user_id, order, &via).await?;
     Ok(Json(UserTokenMinted {
         token: token.token,
         user_id,

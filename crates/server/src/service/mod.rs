@@ -12,6 +12,7 @@
 //! - `credentials`: listing, renaming and deleting credentials, by the app and by their
 //!   owner.
 //! - `mfa`: a user's own second factors: passkey enrolment and backup codes.
+//! - `tokens`: registration tokens, user tokens and the redemption of result tokens.
 //! - `health`: readiness.
 
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ pub mod credentials;
 pub mod health;
 pub mod mfa;
 pub mod tenants;
+pub mod tokens;
 pub mod users;
 
 pub use crate::store::{AuditEvent, Credential, RegistrationToken, Tenant, User};

@@ -53,7 +53,6 @@ use crate::routes::{rfc3339, ClientIp, RequestId};
 use crate::service::mfa::EnrolmentFinish;
 use crate::service::{self, Provenance};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::token_keys::Purpose;
 
 /// The dialect's name in a tenant's `compat` setting.
@@ -461,21 +460,7 @@ pub async fn sign_in_complete(
     // Used up only now, so that a failed attempt (the wrong authenticator, a cancelled
     // prompt) does not send the user back to their first factor; the ceremony session was
     // single use either way.
-    match state
-        .store
-        .redeem_token(&caller.tenant.id, &caller.claims.jti, caller.claims.exp)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(ApiError::Token(
-                "unauthenticated",
-                "challenge_id was already used; sign in again",
-            ))
-        }
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
-        Err(e) => return Err(ApiError::internal(e)),
-    }
+    service::tokens::use_mfa_challenge(&state, &caller).await?;
     Ok(Json(SignedIn {
         token: done.token.token,
         expires_at: rfc3339(done.token.expires_at),
