@@ -13,6 +13,7 @@
 //!   owner.
 //! - `mfa`: a user's own second factors: passkey enrolment and backup codes.
 //! - `tokens`: registration tokens, user tokens and the redemption of result tokens.
+//! - `audit`: reading the audit trail.
 //! - `health`: readiness.
 
 use std::net::IpAddr;
@@ -22,6 +23,7 @@ use crate::error::ApiError;
 use crate::policy::{self, Resource};
 use crate::state::AppState;
 
+pub mod audit;
 pub mod callers;
 pub mod credentials;
 pub mod health;
