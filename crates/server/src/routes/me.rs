@@ -113,7 +113,7 @@ pub async fn list(
     }
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let mut credentials = service::credentials::own(&state, &caller).await?;
-    // A user holds a handful of credentials: the store answers them all and the page is
+    // A user holds a handful of credentials: the service answers them all and the page is
     // cut here, in one stable order.
     credentials.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let start = after.map_or(0, |(at, id)| {
