@@ -2,8 +2,10 @@
 //! and [`UserCaller`] resolves `Authorization: Bearer <user token>` to a user of a tenant.
 //!
 //! This is the tenancy boundary of the API. A handler that takes [`Tenant`] only ever passes
-//! `tenant.0.id` to the store, so it cannot reach another tenant's rows; a handler that takes
-//! [`UserCaller`] only ever passes its tenant and its user's ID.
+//! `tenant.0.id` to the service, so it cannot reach another tenant's rows; a handler that takes
+//! [`UserCaller`] only ever passes its tenant and its user's ID. The key and token checks
+//! themselves are the service's ([`crate::service::callers`]); this module reads them from the
+//! request's headers.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,11 +17,12 @@ use base64::Engine;
 use crate::api_keys::{ApiKeyKind, ApiKeySecret};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
+use crate::service::{self, callers};
+pub use crate::service::{Caller, UserCaller};
 use crate::state::AppState;
-use crate::store::{self, StoreError};
 use crate::tenant::TenantId;
-use crate::token_keys::{self, Purpose, UserTokenError};
-use crate::tokens::{ResultClaims, MAX_CLOCK_SKEW, MAX_TOKEN_LEN};
+use crate::token_keys::Purpose;
+use crate::tokens::MAX_TOKEN_LEN;
 
 /// The header carrying the tenant's secret API key.
 pub const API_KEY: &str = "x-api-key";
@@ -33,7 +36,7 @@ pub const TENANT_ID: &str = "x-tenant-id";
 /// tenant. The tenant check runs only after the key is verified, so an unauthenticated caller
 /// learns nothing about which tenants exist.
 #[derive(Clone, Debug)]
-pub struct Tenant(pub store::Tenant);
+pub struct Tenant(pub service::Tenant);
 
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
@@ -46,34 +49,12 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
-/// The caller of a route that takes either key: the app's backend (secret key) or a browser
-/// (publishable key, browser-direct flow).
+/// [`Caller`], the caller of a route that takes either key: the app's backend (secret key) or
+/// a browser (publishable key, browser-direct flow).
 ///
 /// A publishable-key request that carries an `Origin` header must come from one of the
 /// tenant's origins (403 `forbidden`), so a page elsewhere cannot drive the tenant's public
 /// routes from a visitor's browser.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The tenant the key acts for.
-    pub tenant: store::Tenant,
-    /// Which kind of key.
-    pub kind: ApiKeyKind,
-    /// The key's public prefix, for the audit trail.
-    pub key_prefix: String,
-}
-
-impl Caller {
-    /// Whether the caller is the app's backend.
-    pub fn is_secret(&self) -> bool {
-        self.kind == ApiKeyKind::Secret
-    }
-
-    /// The audit trail's name for the caller.
-    pub fn actor(&self) -> String {
-        format!("api_key:{}", self.key_prefix)
-    }
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -125,89 +106,15 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>,
     else {
         return Ok(None);
     };
-    // The prefix is public (it is listed and logged), so finding it by an ordinary indexed
-    // lookup reveals nothing; the secret part is only ever compared in constant time.
-    let stored = match state.store.api_key_by_prefix(presented.prefix()).await {
-        Ok(stored) => stored,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    if !presented.hash().matches(&stored.key_hash)
-        || stored.revoked_at.is_some()
-        || stored.kind != presented.kind()
-    {
+    let Some(caller) = callers::api_key(state, &presented).await? else {
         return Ok(None);
-    }
-    let tenant = state
-        .store
-        .tenant(&stored.tenant_id)
-        .await
-        .map_err(ApiError::internal)?;
+    };
     if let Some(expected) = parts.headers.get(TENANT_ID) {
-        if expected.as_bytes() != tenant.id.as_str().as_bytes() {
+        if expected.as_bytes() != caller.tenant.id.as_str().as_bytes() {
             return Err(ApiError::TenantMismatch);
         }
     }
-    Ok(Some(Caller {
-        tenant,
-        kind: stored.kind,
-        key_prefix: stored.prefix,
-    }))
-}
-
-/// A user acting for themselves with a user token (`Authorization: Bearer <token>`): a token
-/// the app's backend minted at `POST /users/{userId}/tokens` (purpose `user`), or the result
-/// token of a passkey sign-in (purpose `authentication`).
-///
-/// The token names its tenant; it is verified with that tenant's keys only, so a token of
-/// tenant X never acts at tenant Y (a token altered to name Y carries X's key ID, which Y does
-/// not have). The user must still exist. Any failure is 401 `unauthenticated`, whatever the
-/// cause (missing, malformed, forged, expired, wrong purpose, unknown tenant or user), with
-/// `WWW-Authenticate: Bearer`; an `X-Tenant-ID` header naming another tenant than the
-/// (verified) token's is 403 `tenant_mismatch`.
-#[derive(Clone, Debug)]
-pub struct UserCaller {
-    /// The token's tenant.
-    pub tenant: store::Tenant,
-    /// The token's user, as stored when the request came in.
-    pub user: store::User,
-    /// The verified claims (`role` and `domain` feed the tenant's policies).
-    pub claims: ResultClaims,
-    /// When the token was verified (the server's clock), Unix seconds.
-    pub verified_at: i64,
-}
-
-impl UserCaller {
-    /// The audit trail's name for the caller.
-    pub fn actor(&self) -> String {
-        format!("user:{}", self.user.id)
-    }
-
-    /// Seconds since the user proved the factor of their token (`auth_time`), never negative.
-    pub fn auth_age_secs(&self) -> i64 {
-        self.verified_at
-            .saturating_sub(self.claims.auth_time)
-            .max(0)
-    }
-
-    /// Seconds since the token was issued (`iat`), never negative.
-    pub fn token_age_secs(&self) -> i64 {
-        self.verified_at.saturating_sub(self.claims.iat).max(0)
-    }
-
-    /// Whether the token is a step-up: its `amr` shows a passkey or a backup code, proved at
-    /// most `max_age_secs` ago. A token the app minted (`amr: []`) never is, however new.
-    pub fn stepped_up(&self, max_age_secs: u32) -> bool {
-        let proved = self
-            .claims
-            .amr
-            .iter()
-            .any(|m| token_keys::FACTOR_AMR.contains(&m.as_str()));
-        // `auth_time` in the future (beyond the skew `tokens::verify` allows for `iat`) is
-        // not a fresh proof but a forged or broken one.
-        let not_future = self.claims.auth_time <= self.verified_at.saturating_add(MAX_CLOCK_SKEW);
-        proved && not_future && self.auth_age_secs() <= i64::from(max_age_secs)
-    }
+    Ok(Some(caller))
 }
 
 /// The rejection of [`UserCaller`]: the error envelope, plus `WWW-Authenticate` on a 401
@@ -238,6 +145,16 @@ fn bad_user_token() -> BearerRejection {
     ))
 }
 
+/// [`UserCaller`]: a user acting for themselves with a user token (`Authorization: Bearer
+/// <token>`): a token the app's backend minted at `POST /users/{userId}/tokens` (purpose
+/// `user`), or the result token of a passkey sign-in (purpose `authentication`).
+///
+/// The token names its tenant; it is verified with that tenant's keys only, so a token of
+/// tenant X never acts at tenant Y (a token altered to name Y carries X's key ID, which Y does
+/// not have). The user must still exist. Any failure is 401 `unauthenticated`, whatever the
+/// cause (missing, malformed, forged, expired, wrong purpose, unknown tenant or user), with
+/// `WWW-Authenticate: Bearer`; an `X-Tenant-ID` header naming another tenant than the
+/// (verified) token's is 403 `tenant_mismatch`.
 impl FromRequestParts<AppState> for UserCaller {
     type Rejection = BearerRejection;
 
@@ -316,38 +233,20 @@ async fn caller_of_tenant(
     headers: &HeaderMap,
     accepted: &[Purpose],
 ) -> Result<UserCaller, BearerRejection> {
-    let tenant = match state.store.tenant(tenant_id).await {
-        Ok(tenant) => tenant,
-        Err(StoreError::NotFound) => return Err(bad_user_token()),
-        Err(e) => return Err(BearerRejection(ApiError::internal(e))),
-    };
-    let claims = match token_keys::verify_for(state, &tenant, token, accepted).await {
-        Ok(claims) => claims,
-        Err(UserTokenError::Invalid) => return Err(bad_user_token()),
-        Err(UserTokenError::Internal(e)) => return Err(BearerRejection(e)),
-    };
+    let internal = BearerRejection;
+    let (tenant, claims) = callers::verified_token(state, tenant_id, token, accepted)
+        .await
+        .map_err(internal)?
+        .ok_or_else(bad_user_token)?;
     if let Some(expected) = headers.get(TENANT_ID) {
         if expected.as_bytes() != tenant.id.as_str().as_bytes() {
             return Err(BearerRejection(ApiError::TenantMismatch));
         }
     }
-    let user = match state.store.user(&tenant.id, &claims.sub).await {
-        Ok(user) => user,
-        // Deleted since the token was minted: the token dies with the user.
-        Err(StoreError::NotFound) => return Err(bad_user_token()),
-        Err(e) => return Err(BearerRejection(ApiError::internal(e))),
-    };
-    // And stays dead when the app creates the same user ID again: the new row has a new
-    // random user handle, which the token's binding does not match.
-    if !token_keys::bound_to(state, &tenant, &user, &claims) {
-        return Err(bad_user_token());
-    }
-    Ok(UserCaller {
-        tenant,
-        user,
-        claims,
-        verified_at: state.clock.now().0,
-    })
+    callers::token_user(state, tenant, claims)
+        .await
+        .map_err(internal)?
+        .ok_or_else(bad_user_token)
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case).

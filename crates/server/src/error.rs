@@ -48,9 +48,9 @@ pub enum ApiError {
     /// The server is starting: the database is not reachable yet.
     #[error("the server is starting; the database is not reachable yet")]
     Starting,
-    /// The store does not answer (readiness).
+    /// The database does not answer (readiness).
     #[error("the store is unavailable")]
-    Unavailable(#[source] StoreError),
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
     /// The WebAuthn response failed verification; the core's code and message describe the
     /// client's own input.
     #[error("{0}")]
@@ -109,6 +109,12 @@ impl ApiError {
     /// `internal`.
     pub fn internal(e: impl StdError + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(e))
+    }
+
+    /// The answer of a readiness probe whose dependency failed with `e` (logged with the
+    /// request ID; the client sees `unavailable`).
+    pub fn unavailable(e: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
     }
 
     /// The stable error code.
@@ -229,7 +235,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let log_detail = match &self {
             Self::Internal(e) => Some(error_chain(e.as_ref())),
-            Self::Unavailable(e) => Some(error_chain(e)),
+            Self::Unavailable(e) => Some(error_chain(e.as_ref())),
             _ => None,
         };
         let mut details = serde_json::Map::new();

@@ -41,6 +41,7 @@ pub mod names;
 pub mod policy;
 pub mod rate_limit;
 pub mod routes;
+pub mod service;
 pub mod settings;
 pub mod state;
 pub mod store;

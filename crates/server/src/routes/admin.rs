@@ -15,16 +15,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ClientIp, RequestId};
-use crate::audit::Audit;
 use crate::error::{ApiError, ApiJson};
-use crate::policy;
+use crate::service::{self, Provenance};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::tenant::TenantId;
-
-/// The audit trail's name for the operator.
-const ACTOR: &str = "operator";
 
 /// The operator routes; empty (so every `/admin` path is the fallback's 404) when `state` has
 /// no operator key.
@@ -106,7 +100,7 @@ pub async fn show(
     Path(tenant): Path<String>,
 ) -> Result<Json<PolicyView>, ApiError> {
     let tenant = tenant_id(&tenant)?;
-    let policy = state.store.tenant_policy(&tenant).await?;
+    let policy = service::tenants::policy(&state, &tenant).await?;
     Ok(Json(PolicyView { policy }))
 }
 
@@ -121,31 +115,18 @@ pub async fn show(
     responses((status = 200, body = PolicyStored), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn set(
     _: Operator,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     ApiJson(body): ApiJson<PolicyUpdate>,
 ) -> Result<Json<PolicyStored>, ApiError> {
     let tenant = tenant_id(&tenant)?;
-    // An unknown tenant is 404 before the policy is judged.
-    state.store.tenant(&tenant).await?;
-    let mut audit = Audit::new(&tenant, ACTOR, "policy.set", ip.0, request_id);
-    audit.detail("sha256", policy::text_sha256(&body.policy));
-    let result = async {
-        let checked = policy::check(&body.policy).map_err(ApiError::PolicyInvalid)?;
-        state
-            .store
-            .set_tenant_policy(&tenant, Some(&body.policy))
-            .await?;
-        Ok(PolicyStored {
-            policies: checked.len(),
-            warnings: checked.warnings().to_vec(),
-            policy: body.policy,
-        })
-    }
-    .await;
-    finish(&state, audit, result).await.map(Json)
+    let stored = service::tenants::set_policy(&state, &tenant, &body.policy, &via).await?;
+    Ok(Json(PolicyStored {
+        policies: stored.policies,
+        warnings: stored.warnings,
+        policy: body.policy,
+    }))
 }
 
 /// Removes a tenant's Cedar policy: it permits everything again.
@@ -156,29 +137,11 @@ pub async fn set(
     responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn clear(
     _: Operator,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = tenant_id(&tenant)?;
-    state.store.tenant(&tenant).await?;
-    let audit = Audit::new(&tenant, ACTOR, "policy.clear", ip.0, request_id);
-    let result = match state.store.set_tenant_policy(&tenant, None).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound),
-        Err(e) => Err(ApiError::internal(e)),
-    };
-    finish(&state, audit, result).await
-}
-
-/// Records `audit` with the outcome of `result`, and passes the result on.
-async fn finish<T>(
-    state: &AppState,
-    audit: Audit,
-    result: Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let outcome = result.as_ref().map_or_else(ApiError::code, |_| "success");
-    audit.finish(state, outcome).await;
-    result
+    service::tenants::clear_policy(&state, &tenant, &via).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

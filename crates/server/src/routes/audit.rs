@@ -1,10 +1,9 @@
 //! `GET /audit` (secret key): the tenant's audit trail, newest first, a page at a time.
 //!
-//! The filters (`action`, `outcome`, `subject`, each an exact match) are applied here, over
-//! pages the store reads newest first, because the store pages by ID only. To keep every
-//! request bounded, at most [`MAX_SCANNED`] events are read per request: a sparse filter may
-//! answer fewer events than `limit`, even none, with a `next` cursor to continue from. Only
-//! `next: null` means the end of the trail.
+//! The filters (`action`, `outcome`, `subject`) are exact matches ([`service::audit`]). To
+//! keep every request bounded, at most [`MAX_SCANNED`] events are read per request: a sparse
+//! filter may answer fewer events than `limit`, even none, with a `next` cursor to continue
+//! from. Only `next: null` means the end of the trail.
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -15,15 +14,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::rfc3339;
 use crate::auth::SecretCaller;
 use crate::error::ApiError;
+use crate::service;
+use crate::service::audit::AuditFilter;
 use crate::state::AppState;
-use crate::store::AuditEvent;
 
 /// The default page size.
 pub const DEFAULT_LIMIT: u32 = 50;
-/// The largest page size.
-pub const MAX_LIMIT: u32 = 200;
-/// How many events one request reads from the store at most, filtering included.
-pub const MAX_SCANNED: u32 = 2_000;
+pub use crate::service::audit::{MAX_LIMIT, MAX_SCANNED};
 /// The longest filter value accepted, in bytes.
 const MAX_FILTER_BYTES: usize = 512;
 
@@ -95,21 +92,6 @@ fn check_filter(name: &str, value: Option<&String>) -> Result<(), ApiError> {
     }
 }
 
-impl AuditQuery {
-    fn matches(&self, event: &AuditEvent) -> bool {
-        self.action.as_ref().is_none_or(|a| *a == event.action)
-            && self.outcome.as_ref().is_none_or(|o| *o == event.outcome)
-            && self
-                .subject
-                .as_ref()
-                .is_none_or(|s| event.subject.as_ref() == Some(s))
-    }
-
-    fn filtered(&self) -> bool {
-        self.action.is_some() || self.outcome.is_some() || self.subject.is_some()
-    }
-}
-
 /// The tenant's audit events, newest first.
 #[utoipa::path(get, path = "/audit", tag = "audit",
     params(AuditQuery),
@@ -135,48 +117,16 @@ pub async fn list(
         ));
     }
     let tenant = &caller.tenant;
-    let limit = limit as usize;
-    // Unfiltered, one event more than asked tells whether there are more. Filtered, pages of
-    // the largest size are scanned until the page is full or the budget is spent.
-    let batch = if query.filtered() {
-        MAX_LIMIT as usize
-    } else {
-        limit + 1
+    let filter = AuditFilter {
+        before: query.before,
+        action: query.action,
+        outcome: query.outcome,
+        subject: query.subject,
     };
-    let mut events = Vec::with_capacity(limit);
-    let mut cursor = query.before;
-    let mut scanned = 0;
-    let next = 'scan: loop {
-        let page = state
-            .store
-            .audit_events(
-                &tenant.id,
-                cursor,
-                u32::try_from(batch).unwrap_or(MAX_LIMIT),
-            )
-            .await?;
-        let read = page.len();
-        let exhausted = read < batch;
-        scanned += read;
-        for (i, event) in page.into_iter().enumerate() {
-            cursor = Some(event.id);
-            if query.matches(&event) {
-                events.push(event);
-                if events.len() == limit {
-                    let older_exist = i + 1 < read || !exhausted;
-                    break 'scan if older_exist { cursor } else { None };
-                }
-            }
-        }
-        if exhausted {
-            break None;
-        }
-        if scanned >= MAX_SCANNED as usize {
-            break cursor;
-        }
-    };
+    let page = service::audit::page(&state, &tenant.id, &filter, limit).await?;
     Ok(Json(AuditPage {
-        events: events
+        events: page
+            .events
             .into_iter()
             .map(|e| AuditEventView {
                 id: e.id,
@@ -191,6 +141,6 @@ pub async fn list(
                 request_id: e.request_id,
             })
             .collect(),
-        next,
+        next: page.next,
     }))
 }

@@ -10,14 +10,12 @@ use passkeyd_webauthn::Aaguid;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{rfc3339, ClientIp, RequestId};
-use crate::audit::{aaguid_text, Audit};
-use crate::auth::{Caller, SecretCaller};
-use crate::ceremony::MAX_NAME_BYTES;
+use super::rfc3339;
+use crate::audit::aaguid_text;
+use crate::auth::SecretCaller;
 use crate::error::{ApiError, ApiJson};
-use crate::policy::{self, Action, Principal};
+use crate::service::{self, Credential, Provenance};
 use crate::state::AppState;
-use crate::store::Credential;
 
 /// The credential routes.
 pub fn router() -> Router<AppState> {
@@ -107,44 +105,16 @@ pub fn parse_credential_id(text: &str) -> Result<Vec<u8>, ApiError> {
     responses((status = 200, body = CredentialView), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn rename(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(credential_id): Path<String>,
     ApiJson(body): ApiJson<CredentialPatch>,
 ) -> Result<Json<CredentialView>, ApiError> {
-    let tenant = &caller.tenant;
     let id = parse_credential_id(&credential_id)?;
-    let friendly_name = body
-        .friendly_name
-        .as_deref()
-        .map(|name| crate::names::clean_name("friendlyName", name, MAX_NAME_BYTES))
-        .transpose()?;
-    let mut audit = Audit::new(
-        &tenant.id,
-        &caller.actor(),
-        "credential.rename",
-        ip.0,
-        request_id,
-    );
-    audit.subject(format!("credential:{}", base64url_encode(&id)));
-    let result = async {
-        may_manage(&state, &caller, &id).await?;
-        state
-            .store
-            .rename_credential(&tenant.id, &id, friendly_name.as_deref())
-            .await
-            .map_err(ApiError::from)
-    }
-    .await;
-    policy::note_denial(&mut audit, result.as_ref().err());
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |_| "success"),
-        )
-        .await;
-    Ok(Json(CredentialView::new(&state, &result?)))
+    let renamed =
+        service::credentials::rename(&state, &caller, &id, body.friendly_name.as_deref(), &via)
+            .await?;
+    Ok(Json(CredentialView::new(&state, &renamed)))
 }
 
 /// Deletes a credential.
@@ -154,55 +124,11 @@ pub async fn rename(
     responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn remove(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(credential_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = &caller.tenant;
     let id = parse_credential_id(&credential_id)?;
-    let mut audit = Audit::new(
-        &tenant.id,
-        &caller.actor(),
-        "credential.delete",
-        ip.0,
-        request_id,
-    );
-    audit.subject(format!("credential:{}", base64url_encode(&id)));
-    let result = async {
-        may_manage(&state, &caller, &id).await?;
-        state
-            .store
-            .delete_credential(&tenant.id, &id)
-            .await
-            .map_err(ApiError::from)
-    }
-    .await;
-    policy::note_denial(&mut audit, result.as_ref().err());
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |()| "success"),
-        )
-        .await;
-    result.map(|()| StatusCode::NO_CONTENT)
-}
-
-/// Asks the tenant's policy whether `caller` may change credential `id` (action
-/// `ManageCredential`). Without a policy nothing is read; with one, an unknown credential is
-/// 404, as the change itself would answer.
-async fn may_manage(state: &AppState, caller: &Caller, id: &[u8]) -> Result<(), ApiError> {
-    let tenant = &caller.tenant.id;
-    let Some(policies) = policy::tenant_policies(state, tenant).await? else {
-        return Ok(());
-    };
-    let credential = state.store.credential(tenant, id).await?;
-    let user = state.store.user(tenant, &credential.user_id).await?;
-    let resource = policy::resource_for_credential(state, tenant, &credential, &user).await?;
-    let principal = Principal::ApiKey {
-        prefix: caller.key_prefix.clone(),
-    };
-    policies
-        .decide(&principal, Action::ManageCredential, &resource)
-        .map(drop)
+    service::credentials::delete(&state, &caller, &id, &via).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::service;
 use crate::state::AppState;
 
 /// `GET /healthz`, `GET /readyz` and `GET /metrics`.
@@ -44,7 +45,7 @@ async fn healthz() -> Json<Health> {
             body = crate::error::ErrorBody),
         (status = "5XX", body = crate::error::ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await.map_err(ApiError::Unavailable)?;
+    service::health::ping(&state).await?;
     Ok(Json(OK))
 }
 

@@ -2,9 +2,10 @@
 //! deletes their own credentials, enrols a passkey as a second factor, and manages and uses
 //! their backup codes.
 //!
-//! Every handler takes [`UserCaller`] and passes only its tenant and its user's ID to the
-//! store, so a user never reaches another user's or another tenant's rows: another user's
-//! credential ID is answered 404, exactly as an unknown one, and nothing is touched.
+//! Every handler takes [`UserCaller`] and passes it to the service ([`service::credentials`],
+//! [`service::mfa`]), which reaches only its tenant's rows and its user's, so a user never
+//! reaches another user's or another tenant's rows: another user's credential ID is answered
+//! 404, exactly as an unknown one, and nothing is touched.
 //!
 //! These routes are public (a browser calls them with its user's token), so they are rate
 //! limited per client IP and tenant like the publishable-key routes, before the token is
@@ -19,7 +20,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use passkeyd_webauthn::json::{base64url_decode, base64url_encode};
-use passkeyd_webauthn::CreationOptionsJson;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
@@ -28,16 +28,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::credentials::{parse_credential_id, CredentialPatch, CredentialView};
 use super::registration::RegistrationBegun;
 use super::{ClientIp, RequestId};
-use crate::audit::Audit;
 use crate::auth::UserCaller;
-use crate::backup_codes;
-use crate::ceremony::{self, Begun, Context, Registrant, SessionKeys, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
-use crate::policy::{self, Action, Principal, Resource, TokenFacts};
-use crate::settings::TenantSettings;
+use crate::service::mfa::{Enrolled, EnrolmentFinish};
+use crate::service::{self, Credential, Provenance};
 use crate::state::AppState;
-use crate::store::{Credential, StoreError, User};
-use crate::token_keys;
 
 /// The `/me` routes.
 pub fn router() -> Router<AppState> {
@@ -51,107 +46,6 @@ pub fn router() -> Router<AppState> {
         .route("/me/mfa/webauthn/register/complete", post(mfa_complete))
         .route("/me/mfa/backup-codes", post(regenerate_codes))
         .route("/me/mfa/backup-codes/verify", post(verify_code))
-}
-
-/// The tenant's settings.
-pub(crate) fn settings(caller: &UserCaller) -> Result<TenantSettings, ApiError> {
-    TenantSettings::from_map(&caller.tenant.settings).map_err(ApiError::internal)
-}
-
-/// The caller as the tenant's policies see them: the user, with the token's role and domain,
-/// and how the token was earned (the request context).
-pub(crate) fn principal(caller: &UserCaller) -> Principal {
-    Principal::User {
-        id: caller.user.id.clone(),
-        role: caller.claims.role.clone(),
-        domain: caller.claims.domain.clone(),
-        token: Some(TokenFacts {
-            amr: caller.claims.amr.clone(),
-            auth_time: caller.claims.auth_time,
-            auth_age_secs: caller.auth_age_secs(),
-            token_age_secs: caller.token_age_secs(),
-        }),
-    }
-}
-
-/// Refuses a change of the caller's factors (403 `step_up_required`) unless their token is a
-/// step-up ([`UserCaller::stepped_up`] within the tenant's `step_up_max_age_secs`), or they have
-/// no factor yet: no credential (`credential_count`) and no unused backup code. So the first
-/// enrolment works with the token the app minted for its password session, as flashback's and
-/// Jitsudo's MFA enrolment documents; every later change needs the proof of a factor already
-/// held, which a stolen password session lacks.
-pub(crate) async fn require_step_up(
-    state: &AppState,
-    caller: &UserCaller,
-    settings: &TenantSettings,
-    credential_count: usize,
-) -> Result<(), ApiError> {
-    let max_age_secs = settings.step_up_max_age_secs;
-    if caller.stepped_up(max_age_secs) {
-        return Ok(());
-    }
-    let has_factor = credential_count > 0
-        || !state
-            .store
-            .unused_backup_codes(&caller.tenant.id, &caller.user.id)
-            .await?
-            .is_empty();
-    if has_factor {
-        return Err(ApiError::StepUpRequired { max_age_secs });
-    }
-    Ok(())
-}
-
-/// What a policy decides on: the user (and the credential, when one is concerned).
-fn resource(user: &User, credential: Option<&Credential>, credential_count: usize) -> Resource {
-    match credential {
-        Some(credential) => Resource::for_credential(user, credential, credential_count),
-        None => Resource {
-            user_id: user.id.clone(),
-            user_domain: policy::user_domain(&user.name),
-            credential_count: u32::try_from(credential_count).unwrap_or(u32::MAX),
-            ..Resource::default()
-        },
-    }
-}
-
-pub(crate) fn audit(
-    caller: &UserCaller,
-    action: &'static str,
-    ip: ClientIp,
-    request_id: Option<String>,
-) -> Audit {
-    let mut audit = Audit::new(&caller.tenant.id, &caller.actor(), action, ip.0, request_id);
-    audit.subject(format!("user:{}", caller.user.id));
-    audit
-}
-
-/// Records `audit` with the outcome of `result`, and passes the result on.
-pub(crate) async fn finish<T>(
-    state: &AppState,
-    audit: Audit,
-    result: Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let outcome = result.as_ref().map_or_else(ApiError::code, |_| "success");
-    audit.finish(state, outcome).await;
-    result
-}
-
-/// One of the caller's own credentials: 404 for an unknown ID and for another user's alike.
-async fn own_credential(
-    state: &AppState,
-    caller: &UserCaller,
-    credential_id: &[u8],
-) -> Result<Credential, ApiError> {
-    match state
-        .store
-        .credential(&caller.tenant.id, credential_id)
-        .await
-    {
-        Ok(credential) if credential.user_id == caller.user.id => Ok(credential),
-        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::NotFound),
-        Err(e) => Err(ApiError::internal(e)),
-    }
 }
 
 /// The most credentials one page of `GET /me/credentials` holds.
@@ -218,8 +112,8 @@ pub async fn list(
         )));
     }
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut credentials = own_credentials(&state, &caller).await?;
-    // A user holds a handful of credentials: the store answers them all and the page is
+    let mut credentials = service::credentials::own(&state, &caller).await?;
+    // A user holds a handful of credentials: the service answers them all and the page is
     // cut here, in one stable order.
     credentials.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let start = after.map_or(0, |(at, id)| {
@@ -240,25 +134,6 @@ pub async fn list(
     }))
 }
 
-/// The caller's credentials, oldest first, once the tenant's policy lets them manage their
-/// credentials (`ManageCredential` on themselves as owner).
-pub(crate) async fn own_credentials(
-    state: &AppState,
-    caller: &UserCaller,
-) -> Result<Vec<Credential>, ApiError> {
-    let tenant = &caller.tenant.id;
-    let credentials = state.store.credentials(tenant, &caller.user.id).await?;
-    policy::authorize(
-        state,
-        tenant,
-        &principal(caller),
-        Action::ManageCredential,
-        &resource(&caller.user, None, credentials.len()),
-    )
-    .await?;
-    Ok(credentials)
-}
-
 /// Renames one of the caller's credentials.
 #[utoipa::path(patch, path = "/me/credentials/{credentialId}", tag = "me",
     params(("credentialId" = String, Path, description = "The credential ID, base64url")),
@@ -267,47 +142,15 @@ pub(crate) async fn own_credentials(
     responses((status = 200, body = CredentialView), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn rename(
     caller: UserCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(credential_id): Path<String>,
     ApiJson(body): ApiJson<CredentialPatch>,
 ) -> Result<Json<CredentialView>, ApiError> {
     let id = parse_credential_id(&credential_id)?;
-    let friendly_name = body
-        .friendly_name
-        .as_deref()
-        .map(|name| crate::names::clean_name("friendlyName", name, MAX_NAME_BYTES))
-        .transpose()?;
-    let mut audit = audit(&caller, "credential.rename", ip, request_id);
-    audit.subject(format!(
-        "user:{} credential:{}",
-        caller.user.id,
-        base64url_encode(&id)
-    ));
-    let result = async {
-        let tenant = &caller.tenant.id;
-        let credential = own_credential(&state, &caller, &id).await?;
-        let count = state
-            .store
-            .credentials(tenant, &caller.user.id)
-            .await?
-            .len();
-        policy::authorize(
-            &state,
-            tenant,
-            &principal(&caller),
-            Action::ManageCredential,
-            &resource(&caller.user, Some(&credential), count),
-        )
-        .await?;
-        Ok(state
-            .store
-            .rename_credential(tenant, &id, friendly_name.as_deref())
-            .await?)
-    }
-    .await;
-    let renamed = finish(&state, audit, result).await?;
+    let renamed =
+        service::credentials::rename_own(&state, &caller, &id, body.friendly_name.as_deref(), &via)
+            .await?;
     Ok(Json(CredentialView::new(&state, &renamed)))
 }
 
@@ -319,80 +162,13 @@ pub async fn rename(
     responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn remove(
     caller: UserCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(credential_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_credential_id(&credential_id)?;
-    let mut audit = audit(&caller, "credential.delete", ip, request_id);
-    audit.subject(format!(
-        "user:{} credential:{}",
-        caller.user.id,
-        base64url_encode(&id)
-    ));
-    let result = delete_own(&state, &caller, &id).await;
-    finish(&state, audit, result)
-        .await
-        .map(|()| StatusCode::NO_CONTENT)
-}
-
-fn last_credential() -> ApiError {
-    ApiError::Conflict(
-        "last_credential",
-        "the tenant requires a second factor: the last credential cannot be deleted",
-    )
-}
-
-async fn delete_own(state: &AppState, caller: &UserCaller, id: &[u8]) -> Result<(), ApiError> {
-    let tenant = &caller.tenant.id;
-    let credential = own_credential(state, caller, id).await?;
-    let count = state
-        .store
-        .credentials(tenant, &caller.user.id)
-        .await?
-        .len();
-    policy::authorize(
-        state,
-        tenant,
-        &principal(caller),
-        Action::ManageCredential,
-        &resource(&caller.user, Some(&credential), count),
-    )
-    .await?;
-    let settings = settings(caller)?;
-    // Removing a factor is a change of factors: a stolen password session must not strip
-    // the account of its passkeys. After the policy, whose "never" outranks "prove it".
-    require_step_up(state, caller, &settings, count).await?;
-    // One transaction counts and deletes, so racing deletes cannot take the last one.
-    match state
-        .store
-        .delete_own_credential(tenant, &caller.user.id, id, settings.require_mfa)
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict("last_credential")) => Err(last_credential()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A ceremony context for the caller (a user, not the app's backend).
-pub(crate) fn context(
-    caller: &UserCaller,
-    settings: TenantSettings,
-    ip: ClientIp,
-    request_id: Option<String>,
-) -> Context {
-    Context {
-        tenant: caller.tenant.clone(),
-        settings,
-        secret: false,
-        actor: caller.actor(),
-        ip: ip.0,
-        request_id,
-        sessions: SessionKeys::RandomToken,
-        bound_user: None,
-    }
+    service::credentials::delete_own(&state, &caller, &id, &via).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The prefix of a session token handed out by the `/me` MFA begin.
@@ -453,45 +229,12 @@ pub async fn mfa_begin(
     RequestId(request_id): RequestId,
     State(state): State<AppState>,
 ) -> Result<Json<RegistrationBegun>, ApiError> {
-    let ctx = context(&caller, settings(&caller)?, ip, request_id);
-    let begun = begin_enrolment(&state, &caller, &ctx).await?;
+    let ctx = caller.ceremony_context(caller.settings()?, ip.0, request_id);
+    let begun = service::mfa::begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(RegistrationBegun {
         session: bind_session(&state, &caller, &begun.session),
         public_key_credential_creation_options: begun.options,
     }))
-}
-
-/// Begins enrolling a passkey as the caller's second factor, in `ctx` (a context of the
-/// caller's tenant): the tenant's `EnrolMfa` rules decide first, then a registration begins
-/// for the caller, excluding their existing credentials. The `/me` route and the
-/// compatibility dialects share it; they differ only in how the session travels.
-pub(crate) async fn begin_enrolment(
-    state: &AppState,
-    caller: &UserCaller,
-    ctx: &Context,
-) -> Result<Begun<CreationOptionsJson>, ApiError> {
-    let tenant = &caller.tenant.id;
-    let count = state
-        .store
-        .credentials(tenant, &caller.user.id)
-        .await?
-        .len();
-    policy::authorize(
-        state,
-        tenant,
-        &principal(caller),
-        Action::EnrolMfa,
-        &resource(&caller.user, None, count),
-    )
-    .await?;
-    require_step_up(state, caller, &ctx.settings, count).await?;
-    let registrant = Registrant {
-        user_id: Some(caller.user.id.clone()),
-        user_name: None,
-        display_name: None,
-        may_extend_existing: true,
-    };
-    ceremony::begin_registration(state, ctx, registrant, Default::default()).await
 }
 
 /// Body of `POST /me/mfa/webauthn/register/complete`.
@@ -533,76 +276,32 @@ pub async fn mfa_complete(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MfaComplete>,
 ) -> Result<Json<MfaEnrolled>, ApiError> {
-    let mut audit = audit(&caller, "mfa.enrol", ip, request_id.clone());
-    let result = async {
-        let session = unbind_session(&state, &caller, &body.session)?;
-        let ctx = context(&caller, settings(&caller)?, ip, request_id);
-        finish_enrolment(
-            &state,
-            &caller,
-            &ctx,
-            session,
-            body.public_key_credential.get().as_bytes(),
-            body.friendly_name,
-            &mut audit,
-        )
-        .await
-    }
-    .await;
-    finish(&state, audit, result).await.map(Json)
+    let via = Provenance {
+        ip: ip.0,
+        request_id: request_id.clone(),
+    };
+    let request = unbind_session(&state, &caller, &body.session).and_then(|session| {
+        Ok(EnrolmentFinish {
+            ctx: caller.ceremony_context(caller.settings()?, ip.0, request_id),
+            session: session.to_owned(),
+            credential: body.public_key_credential.get().as_bytes().to_vec(),
+            friendly_name: body.friendly_name,
+        })
+    });
+    let done =
+        service::mfa::finish_enrolment(&state, &caller, &via, request, std::convert::identity)
+            .await?;
+    Ok(Json(MfaEnrolled::from(done)))
 }
 
-/// Finishes an enrolment begun with [`begin_enrolment`]: verifies and stores the credential
-/// (the tenant's `Register` rules see the caller with the role and domain of their token),
-/// then gives the caller a first set of backup codes if they hold no unused one. `audit` is
-/// the caller's `mfa.enrol` event, which learns the credential.
-pub(crate) async fn finish_enrolment(
-    state: &AppState,
-    caller: &UserCaller,
-    ctx: &Context,
-    session: &str,
-    credential: &[u8],
-    friendly_name: Option<String>,
-    audit: &mut Audit,
-) -> Result<MfaEnrolled, ApiError> {
-    // Checked again at the finish, before the session is used: the begin may have been made
-    // when the user had no factor yet, or with a step-up that has aged since.
-    let count = state
-        .store
-        .credentials(&caller.tenant.id, &caller.user.id)
-        .await?
-        .len();
-    require_step_up(state, caller, &ctx.settings, count).await?;
-    let done = ceremony::finish_registration_as(
-        state,
-        ctx,
-        &principal(caller),
-        crate::policy::Action::Register,
-        session,
-        credential,
-        friendly_name,
-    )
-    .await?;
-    if done.user.id != caller.user.id {
-        // The session binding makes this impossible; refuse loudly rather than answer codes
-        // for someone else.
-        return Err(ApiError::internal(std::io::Error::other(
-            "an MFA enrolment registered a credential for another user",
-        )));
+impl From<Enrolled> for MfaEnrolled {
+    fn from(done: Enrolled) -> Self {
+        Self {
+            credential_id: base64url_encode(&done.credential.id),
+            codes: done.codes,
+            remaining: done.remaining,
+        }
     }
-    let credential_id = base64url_encode(&done.credential.id);
-    audit.subject(format!(
-        "user:{} credential:{credential_id}",
-        caller.user.id
-    ));
-    let (codes, remaining) =
-        backup_codes::issue_first_set(state, &caller.tenant.id, &caller.user.id).await?;
-    audit.detail("backup_codes_issued", (!codes.is_empty()).to_string());
-    Ok(MfaEnrolled {
-        credential_id,
-        codes,
-        remaining,
-    })
 }
 
 /// A fresh set of backup codes.
@@ -621,37 +320,14 @@ pub struct BackupCodes {
     responses((status = 200, body = BackupCodes), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn regenerate_codes(
     caller: UserCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
 ) -> Result<Json<BackupCodes>, ApiError> {
-    let audit = audit(&caller, "backup_codes.regenerate", ip, request_id);
-    let result = async {
-        let tenant = &caller.tenant.id;
-        let count = state
-            .store
-            .credentials(tenant, &caller.user.id)
-            .await?
-            .len();
-        // New codes are a new second factor: the same decision and step-up as enrolling a
-        // passkey.
-        policy::authorize(
-            &state,
-            tenant,
-            &principal(&caller),
-            Action::EnrolMfa,
-            &resource(&caller.user, None, count),
-        )
-        .await?;
-        require_step_up(&state, &caller, &settings(&caller)?, count).await?;
-        let codes = backup_codes::replace(&state, tenant, &caller.user.id).await?;
-        Ok(BackupCodes {
-            remaining: codes.len(),
-            codes,
-        })
-    }
-    .await;
-    finish(&state, audit, result).await.map(Json)
+    let codes = service::mfa::regenerate_codes(&state, &caller, &via).await?;
+    Ok(Json(BackupCodes {
+        remaining: codes.len(),
+        codes,
+    }))
 }
 
 /// Body of `POST /me/mfa/backup-codes/verify`.
@@ -689,29 +365,11 @@ pub struct BackupCodeVerified {
     responses((status = 200, body = BackupCodeVerified), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn verify_code(
     caller: UserCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BackupCodeVerify>,
 ) -> Result<Json<BackupCodeVerified>, ApiError> {
-    let audit = audit(&caller, "backup_code.verify", ip, request_id);
-    let result = async {
-        let settings = settings(&caller)?;
-        let remaining =
-            backup_codes::verify(&state, &caller.tenant.id, &caller.user, &body.code).await?;
-        let token = token_keys::mint_backup_code(
-            &state,
-            &caller.tenant,
-            &settings,
-            &caller.user,
-            caller.claims.role.clone(),
-            caller.claims.domain.clone(),
-        )
-        .await?;
-        Ok((remaining, token))
-    }
-    .await;
-    let (remaining, token) = finish(&state, audit, result).await?;
+    let (remaining, token) = service::mfa::verify_code(&state, &caller, &body.code, &via).await?;
     Ok(Json(BackupCodeVerified {
         verified: true,
         remaining,

@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use crate::auth::Caller;
 use crate::ceremony::{Context, SessionKeys};
 use crate::error::{ApiError, REQUEST_ID};
+use crate::service::Provenance;
 use crate::settings::TenantSettings;
 use crate::state::AppState;
 
@@ -77,6 +78,22 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         ))
+    }
+}
+
+impl FromRequestParts<AppState> for Provenance {
+    type Rejection = std::convert::Infallible;
+
+    /// The client's address ([`ClientIp`]) and the request ID ([`RequestId`]).
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        Ok(Self {
+            ip: ClientIp::of(parts, state).0,
+            request_id,
+        })
     }
 }
 

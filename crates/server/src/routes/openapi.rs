@@ -25,7 +25,6 @@ use utoipa::{Modify, OpenApi};
 use super::{admin, authentication, credentials, health, registration, tenants, tokens, users};
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
-use crate::store::StoreError;
 
 /// `GET /openapi.json`.
 pub fn router() -> Router<AppState> {
@@ -631,7 +630,7 @@ fn api_codes() -> Vec<CodeRow> {
              `jitsudo_methods` setting.",
         ),
         CodeRow::of(
-            &ApiError::Unavailable(StoreError::NotFound),
+            &ApiError::unavailable(std::fmt::Error),
             "The store does not answer (readiness).",
         ),
     ]

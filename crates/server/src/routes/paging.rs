@@ -3,7 +3,8 @@
 //!
 //! The cursor is opaque to clients: the base64url of the last item's key on the page. The lists
 //! paged here are bounded per user (`max_credentials_per_user`), so a page is cut from the
-//! stored order in memory; the audit trail, which is not bounded, pages in the store.
+//! stored order in memory; the audit trail, which is not bounded, pages in the database
+//! ([`crate::service::audit`]).
 
 use passkeyd_webauthn::json::{base64url_decode, base64url_encode};
 use serde::Deserialize;

@@ -13,7 +13,7 @@ use super::{ceremony_context, rfc3339, ClientIp, RequestId};
 use crate::auth::Caller;
 use crate::ceremony::{self, Registrant, RegistrationOverrides};
 use crate::error::{ApiError, ApiJson};
-use crate::routes::tokens::take_registration_token;
+use crate::service::tokens::take_registration_token;
 use crate::state::AppState;
 
 /// The registration routes.

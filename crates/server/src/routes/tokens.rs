@@ -7,24 +7,20 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use passkeyd_webauthn::json::base64url_encode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ClientIp, RequestId};
-use crate::api_keys::random_bytes;
-use crate::audit::Audit;
 use crate::auth::SecretCaller;
-use crate::ceremony::{session_id, MAX_NAME_BYTES, MAX_USER_ID_BYTES};
+use crate::ceremony::{MAX_NAME_BYTES, MAX_USER_ID_BYTES};
 use crate::error::{ApiError, ApiJson};
+use crate::service::tokens::Registrable;
+use crate::service::{self, Provenance};
 use crate::state::AppState;
-use crate::store::{RegistrationToken, StoreError, Tenant};
 use crate::tenant::TenantId;
 use crate::token_keys::{self, Purpose};
 use crate::tokens::ResultClaims;
 
-/// How long a registration token is valid, in seconds.
-pub const REGISTRATION_TOKEN_TTL_SECS: i64 = 900;
+pub use crate::service::tokens::REGISTRATION_TOKEN_TTL_SECS;
 
 /// The token routes.
 pub fn router() -> Router<AppState> {
@@ -65,12 +61,10 @@ pub struct RegistrationTokenMinted {
     responses((status = 200, body = RegistrationTokenMinted), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn mint_registration_token(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegistrationTokenRequest>,
 ) -> Result<Json<RegistrationTokenMinted>, ApiError> {
-    let tenant = &caller.tenant;
     let printable = |field: &str, value: &str, max: usize| {
         if value.trim().is_empty() || value.len() > max || value.chars().any(char::is_control) {
             Err(ApiError::InvalidRequest(format!(
@@ -84,77 +78,21 @@ pub async fn mint_registration_token(
     if let Some(name) = &body.user_display_name {
         printable("userDisplayName", name, MAX_NAME_BYTES)?;
     }
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let user_id = match body.user_id {
-        Some(id) => {
-            printable("userId", &id, MAX_USER_ID_BYTES)?;
-            id
-        }
-        None => format!(
-            "u_{}",
-            base64url_encode(&random_bytes::<16>(&rng).map_err(ApiError::internal)?)
-        ),
-    };
-    let token = format!(
-        "rt_{}",
-        base64url_encode(&random_bytes::<32>(&rng).map_err(ApiError::internal)?)
-    );
-    let expires_at = state.clock.now().0 + REGISTRATION_TOKEN_TTL_SECS;
-    let display_name = body
-        .user_display_name
-        .unwrap_or_else(|| body.user_name.clone());
-    state
-        .store
-        .insert_registration_token(
-            &tenant.id,
-            &RegistrationToken {
-                id: session_id(&token),
-                user_id: user_id.clone(),
-                user_name: body.user_name,
-                display_name,
-                expires_at,
-            },
-        )
-        .await?;
-    let mut audit = Audit::new(
-        &tenant.id,
-        &caller.actor(),
-        "registration_token.mint",
-        ip.0,
-        request_id,
-    );
-    audit.subject(format!("user:{user_id}"));
-    audit.finish(&state, "success").await;
-    Ok(Json(RegistrationTokenMinted {
-        registration_token: token,
-        user_id,
-        expires_at,
-    }))
-}
-
-/// Takes a registration token (single use): 401 `token_invalid` if unknown or used,
-/// `token_expired` if expired.
-pub async fn take_registration_token(
-    state: &AppState,
-    tenant: &Tenant,
-    token: &str,
-) -> Result<RegistrationToken, ApiError> {
-    let taken = state
-        .store
-        .take_registration_token(&tenant.id, &session_id(token))
-        .await;
-    match taken {
-        Ok(token) if token.expires_at <= state.clock.now().0 => Err(ApiError::Token(
-            "token_expired",
-            "the registration token has expired",
-        )),
-        Ok(token) => Ok(token),
-        Err(StoreError::NotFound) => Err(ApiError::Token(
-            "token_invalid",
-            "unknown or already used registration token",
-        )),
-        Err(e) => Err(ApiError::internal(e)),
+    if let Some(id) = &body.user_id {
+        printable("userId", id, MAX_USER_ID_BYTES)?;
     }
+    let registrable = Registrable {
+        user_id: body.user_id,
+        user_name: body.user_name,
+        display_name: body.user_display_name,
+    };
+    let minted =
+        service::tokens::mint_registration_token(&state, &caller, registrable, &via).await?;
+    Ok(Json(RegistrationTokenMinted {
+        registration_token: minted.token,
+        user_id: minted.user_id,
+        expires_at: minted.expires_at,
+    }))
 }
 
 /// Body of `POST /tokens/verify`.
@@ -217,33 +155,16 @@ pub struct TokenVerified {
     responses((status = 200, body = TokenVerified), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn verify(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenVerifyRequest>,
 ) -> Result<Json<TokenVerified>, ApiError> {
-    let tenant = &caller.tenant;
-    let mut audit = Audit::new(
-        &tenant.id,
-        &caller.actor(),
-        "token.redeem",
-        ip.0,
-        request_id,
-    );
-    let result = token_keys::redeem(&state, tenant, &body.token, body.purpose.into()).await;
-    if let Ok(claims) = &result {
-        audit.subject(format!("user:{}", claims.sub));
-    }
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |_| "success"),
-        )
-        .await;
+    let claims =
+        service::tokens::redeem(&state, &caller, &body.token, body.purpose.into(), &via).await?;
     Ok(Json(TokenVerified {
         valid: true,
         purpose: body.purpose,
-        claims: result?,
+        claims,
     }))
 }
 
@@ -274,7 +195,7 @@ pub async fn jwks(
         Some(id) => TenantId::parse(&id).map_err(|_| ApiError::NotFound)?,
         None => TenantId::default_tenant(),
     };
-    let tenant = state.store.tenant(&id).await?;
+    let tenant = service::tenants::tenant(&state, &id).await?;
     let keys = token_keys::jwks(&state, &tenant).await?;
     let mut response = Json(keys).into_response();
     response.headers_mut().insert(

@@ -10,13 +10,14 @@ use utoipa::ToSchema;
 
 use super::credentials::CredentialView;
 use super::paging::{page, PageQuery};
-use super::{rfc3339, ClientIp, RequestId};
-use crate::audit::Audit;
+use super::rfc3339;
 use crate::auth::SecretCaller;
 use crate::error::{ApiError, ApiJson};
-use crate::settings::TenantSettings;
+use crate::service::tokens::UserTokenOrder;
+use crate::service::users::UserSummary;
+use crate::service::{self, Provenance};
 use crate::state::AppState;
-use crate::token_keys::{self, UserTokenRequest};
+use crate::token_keys::UserTokenRequest;
 
 /// The user routes.
 pub fn router() -> Router<AppState> {
@@ -24,18 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/users/{user_id}", get(show).delete(remove))
         .route("/users/{user_id}/credentials", get(credentials))
         .route("/users/{user_id}/tokens", post(mint_token))
-}
-
-/// A user ID from the path. One that no user can have (too long, control characters: which
-/// PostgreSQL could not even compare) is simply not found.
-fn user_path(user_id: &str) -> Result<&str, ApiError> {
-    if user_id.is_empty()
-        || user_id.len() > crate::ceremony::MAX_USER_ID_BYTES
-        || user_id.chars().any(char::is_control)
-    {
-        return Err(ApiError::NotFound);
-    }
-    Ok(user_id)
 }
 
 /// A user as the API shows it.
@@ -79,15 +68,16 @@ pub async fn show(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let tenant = &caller.tenant;
-    let user = state.store.user(&tenant.id, user_path(&user_id)?).await?;
-    let count = state.store.credentials(&tenant.id, &user.id).await?.len();
+    let UserSummary {
+        user,
+        credential_count,
+    } = service::users::show(&state, &caller.tenant.id, &user_id).await?;
     Ok(Json(UserView {
         user_handle: passkeyd_webauthn::json::base64url_encode(&user.user_handle),
         user_id: user.id,
         user_name: user.name,
         display_name: user.display_name,
-        credential_count: count,
+        credential_count,
         failed_attempts: user.failed_attempts,
         created_at: rfc3339(user.created_at),
     }))
@@ -100,26 +90,12 @@ pub async fn show(
     responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn remove(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = &caller.tenant;
-    let mut audit = Audit::new(&tenant.id, &caller.actor(), "user.delete", ip.0, request_id);
-    audit.subject(format!("user:{user_id}"));
-    let result = match user_path(&user_id) {
-        Ok(user_id) => state.store.delete_user(&tenant.id, user_id).await,
-        Err(_) => Err(crate::store::StoreError::NotFound),
-    };
-    let result = result.map_err(ApiError::from);
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |()| "success"),
-        )
-        .await;
-    result.map(|()| StatusCode::NO_CONTENT)
+    service::users::delete(&state, &caller, &user_id, &via).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A user's credentials.
@@ -133,9 +109,7 @@ pub async fn credentials(
     Path(user_id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<CredentialList>, ApiError> {
-    let tenant = &caller.tenant;
-    let user = state.store.user(&tenant.id, user_path(&user_id)?).await?;
-    let credentials = state.store.credentials(&tenant.id, &user.id).await?;
+    let credentials = service::users::credentials(&state, &caller.tenant.id, &user_id).await?;
     let (credentials, next_cursor) = page(credentials, &query, |c| c.id.clone())?;
     Ok(Json(CredentialList {
         credentials: credentials
@@ -144,48 +118,6 @@ pub async fn credentials(
             .collect(),
         next_cursor,
     }))
-}
-
-/// The user, created first when absent and a user name is given.
-async fn find_or_create(
-    state: &AppState,
-    tenant: &crate::store::Tenant,
-    user_id: &str,
-    user_name: Option<String>,
-    display_name: Option<String>,
-) -> Result<crate::store::User, ApiError> {
-    use crate::names::{clean_name, MAX_NAME_BYTES};
-    match state.store.user(&tenant.id, user_id).await {
-        Err(crate::store::StoreError::NotFound) => {}
-        found => return found.map_err(ApiError::from),
-    }
-    let Some(name) = user_name else {
-        return Err(ApiError::NotFound);
-    };
-    let name = clean_name("userName", &name, MAX_NAME_BYTES)?;
-    let display_name = display_name
-        .map(|display| clean_name("userDisplayName", &display, MAX_NAME_BYTES))
-        .transpose()?;
-    let handle = crate::api_keys::random_bytes::<32>(&aws_lc_rs::rand::SystemRandom::new())
-        .map_err(ApiError::internal)?;
-    let user = crate::store::User {
-        id: user_id.to_owned(),
-        user_handle: handle.to_vec(),
-        display_name: display_name.unwrap_or_else(|| name.clone()),
-        name,
-        failed_attempts: 0,
-        last_failed_at: None,
-        created_at: state.clock.now().0,
-    };
-    match state.store.insert_user_if_absent(&tenant.id, &user).await {
-        // Created here, or by a concurrent request: either way the stored one is the user.
-        Ok(_) => Ok(state.store.user(&tenant.id, user_id).await?),
-        Err(crate::store::StoreError::Conflict(_)) => Err(ApiError::Conflict(
-            "user_exists",
-            "another user has this user name",
-        )),
-        Err(e) => Err(ApiError::internal(e)),
-    }
 }
 
 /// Body of `POST /users/{userId}/tokens`.
@@ -247,61 +179,22 @@ pub struct UserTokenMinted {
     responses((status = 200, body = UserTokenMinted), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn mint_token(
     SecretCaller(caller): SecretCaller,
-    ip: ClientIp,
-    RequestId(request_id): RequestId,
+    via: Provenance,
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     ApiJson(body): ApiJson<UserTokenBody>,
 ) -> Result<Json<UserTokenMinted>, ApiError> {
-    let tenant = &caller.tenant;
-    let mut audit = Audit::new(
-        &tenant.id,
-        &caller.actor(),
-        "user_token.mint",
-        ip.0,
-        request_id,
-    );
-    audit.subject(format!("user:{user_id}"));
-    let (role, domain) = (body.role.clone(), body.domain.clone());
-    let mfa_challenge = body.purpose == Some(TokenPurpose::MfaChallenge);
-    let result = async {
-        let user = find_or_create(
-            &state,
-            tenant,
-            user_path(&user_id)?,
-            body.user_name,
-            body.user_display_name,
-        )
-        .await?;
-        let settings = TenantSettings::from_map(&tenant.settings).map_err(ApiError::internal)?;
-        let request = UserTokenRequest {
+    let order = UserTokenOrder {
+        request: UserTokenRequest {
             role: body.role,
             domain: body.domain,
             ttl_secs: body.ttl_seconds,
-            mfa_challenge,
-        };
-        token_keys::mint_user(&state, tenant, &settings, &user, request).await
-    }
-    .await;
-    if let Ok(token) = &result {
-        // Checked by now, so fit for the trail; the token itself never goes there.
-        for (key, value) in [("role", role), ("domain", domain)] {
-            if let Some(value) = value {
-                audit.detail(key, value);
-            }
-        }
-        audit.detail("expires_at", token.expires_at.to_string());
-        if mfa_challenge {
-            audit.detail("purpose", "mfa_challenge".to_owned());
-        }
-    }
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |_| "success"),
-        )
-        .await;
-    let token = result?;
+            mfa_challenge: body.purpose == Some(TokenPurpose::MfaChallenge),
+        },
+        user_name: body.user_name,
+        display_name: body.user_display_name,
+    };
+    let token = service::tokens::mint_user_token(&state, &caller, &user_id, order, &via).await?;
     Ok(Json(UserTokenMinted {
         token: token.token,
         user_id,

@@ -29,9 +29,9 @@ use crate::ceremony::{
 };
 use crate::error::ApiError;
 use crate::routes::{ClientIp, RequestId};
+use crate::service;
 use crate::settings::TenantSettings;
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::tenant::TenantId;
 
 /// The conformance routes.
@@ -197,10 +197,8 @@ async fn conformance_context(
     ip: ClientIp,
     request_id: Option<String>,
 ) -> Result<Context, ConformanceError> {
-    let tenant = match state.store.tenant(&TenantId::default_tenant()).await {
-        Ok(tenant) => tenant,
-        Err(StoreError::NotFound) => return Err(ConformanceError::Off),
-        Err(e) => return Err(ApiError::internal(e).into()),
+    let Some(tenant) = service::tenants::find(state, &TenantId::default_tenant()).await? else {
+        return Err(ConformanceError::Off);
     };
     let settings = TenantSettings::from_map(&tenant.settings).map_err(ApiError::internal)?;
     if !settings.fido_conformance {

@@ -26,14 +26,16 @@
 //!   `/mfa/passkey/verify`, or the token of a backup-code verification at
 //!   `/me/mfa/backup-codes/verify`). `/mfa/passkey/verify` itself changes no factor: it is the
 //!   check, and takes the password session's token.
-//! - **Enrolment** is the `/me` second-factor enrolment (`me::begin_enrolment`,
-//!   `me::finish_enrolment`): the tenant's `EnrolMfa` rules at setup, its `Register` rules at
+//! - **Enrolment** is the `/me` second-factor enrolment (`service::mfa::begin_enrolment`,
+//!   `finish_enrolment`): the tenant's `EnrolMfa` rules at setup, its `Register` rules at
 //!   completion, and ten backup codes at the user's first enrolment. flashback's answer has no
 //!   field for them, so they travel in `data.codes` beside the documented `message` (a passkeyd
 //!   addition: codes never shown would be useless).
 //! - **Sessions** are stored under their challenge and bound to the user
 //!   ([`super::user_context`]). The finishes also echo the challenge in standard base64; it must
 //!   be the one the credential signed (else 400, and the ceremony is not used up).
+
+use std::convert::identity;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -54,7 +56,9 @@ use super::{unknown_session, user_context};
 use crate::auth::{BearerRejection, UserCaller};
 use crate::ceremony::{self, check_name, Context, SignInHint, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson, DialectErrorBody};
-use crate::routes::{me, rfc3339, ClientIp, RequestId};
+use crate::routes::{rfc3339, ClientIp, RequestId};
+use crate::service::mfa::EnrolmentFinish;
+use crate::service::{self, Provenance};
 use crate::state::AppState;
 
 /// The dialect's name in a tenant's `compat` setting.
@@ -300,7 +304,7 @@ pub async fn setup(
     if let Some(name) = body.device_info.unwrap_or_default().name {
         check_name("deviceInfo.name", &name, MAX_NAME_BYTES).map_err(failed)?;
     }
-    let begun = me::begin_enrolment(&state, &caller, &ctx)
+    let begun = service::mfa::begin_enrolment(&state, &caller, &ctx)
         .await
         .map_err(failed)?;
     Ok(Json(SetupAnswer {
@@ -361,23 +365,27 @@ pub async fn complete_registration(
 ) -> Result<Json<RegistrationAnswer>, FlashbackError> {
     let (caller, ctx) = caller_context(caller, Step::Registration, ip, request_id.clone())?;
     let failed = |e| FlashbackError::failed(Step::Registration, e);
-    let mut audit = me::audit(&caller, "mfa.enrol", ip, request_id);
-    let result = async {
-        let ApiJson(body) = body?;
+    let via = Provenance {
+        ip: ip.0,
+        request_id,
+    };
+    let request = body.and_then(|ApiJson(body)| {
         let credential = body.credential.get().as_bytes();
-        let session = echoed_session(credential, &body.challenge)?;
-        me::finish_enrolment(
-            &state, &caller, &ctx, &session, credential, None, &mut audit,
-        )
+        Ok(EnrolmentFinish {
+            session: echoed_session(credential, &body.challenge)?,
+            credential: credential.to_vec(),
+            ctx,
+            friendly_name: None,
+        })
+    });
+    let done = service::mfa::finish_enrolment(&state, &caller, &via, request, identity)
         .await
-    }
-    .await;
-    let done = me::finish(&state, audit, result).await.map_err(failed)?;
+        .map_err(failed)?;
     Ok(Json(RegistrationAnswer {
         success: true,
         message: "Passkey registration completed".to_owned(),
         data: RegistrationData {
-            credential_id: done.credential_id,
+            credential_id: base64url_encode(&done.credential.id),
             codes: done.codes,
             remaining: done.remaining,
         },

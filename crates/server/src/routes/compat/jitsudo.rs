@@ -28,8 +28,8 @@
 //!   envelope: a refusal by the tenant's Cedar policy is 403 `policy_denied` with the `@notice`s
 //!   of the deciding policies in `notices`. A completion whose credential signed no pending
 //!   enrolment is 404 `not_found`.
-//! - **Enrolment** is the `/me` second-factor enrolment (`me::begin_enrolment`,
-//!   `me::finish_enrolment`): the `EnrolMfa` rules at registration begin, the `Register`
+//! - **Enrolment** is the `/me` second-factor enrolment (`service::mfa::begin_enrolment`,
+//!   `finish_enrolment`): the `EnrolMfa` rules at registration begin, the `Register`
 //!   rules at completion, ten backup codes at the user's first enrolment. Sessions are stored
 //!   under their challenge and bound to the user ([`super::user_context`]).
 
@@ -48,10 +48,11 @@ use crate::auth::{token_caller, BearerRejection, UserCaller};
 use crate::ceremony::{self, check_name, Context, SignInHint, MAX_NAME_BYTES};
 use crate::error::{ApiError, ApiJson};
 use crate::routes::credentials::CredentialView;
-use crate::routes::me::{self, BackupCodes};
+use crate::routes::me::BackupCodes;
 use crate::routes::{rfc3339, ClientIp, RequestId};
+use crate::service::mfa::EnrolmentFinish;
+use crate::service::{self, Provenance};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::token_keys::Purpose;
 
 /// The dialect's name in a tenant's `compat` setting.
@@ -200,7 +201,7 @@ pub async fn register(
             ctx.settings.hints = vec![PublicKeyCredentialHint::SecurityKey];
         }
     }
-    let begun = me::begin_enrolment(&state, &caller, &ctx).await?;
+    let begun = service::mfa::begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(CreationAnswer {
         options: begun.options,
     }))
@@ -237,8 +238,11 @@ pub async fn register_complete(
     let ctx = context(&caller, ip, request_id.clone())?;
     // After the dialect check, so that a tenant without it answers 404 whatever the body.
     let ApiJson(body) = body?;
-    let mut audit = me::audit(&caller, "mfa.enrol", ip, request_id);
-    let result = async {
+    let via = Provenance {
+        ip: ip.0,
+        request_id,
+    };
+    let request = (|| {
         Method::parse(&ctx, body.method_type.as_deref())?;
         if let Some(name) = &body.device_name {
             if name.chars().count() > MAX_DEVICE_NAME_CHARS {
@@ -251,23 +255,19 @@ pub async fn register_complete(
         let credential = body.credential.get().as_bytes();
         // The pending enrolment is found by the challenge the credential signed.
         let session = ceremony::challenge_session(credential).ok_or(ApiError::NotFound)?;
-        me::finish_enrolment(
-            &state,
-            &caller,
-            &ctx,
-            &session,
-            credential,
-            body.device_name.clone(),
-            &mut audit,
-        )
-        .await
-        .map_err(|e| match e.code() {
-            "session_not_found" => ApiError::NotFound,
-            _ => e,
+        Ok(EnrolmentFinish {
+            ctx: ctx.clone(),
+            session,
+            credential: credential.to_vec(),
+            friendly_name: body.device_name.clone(),
         })
-    }
-    .await;
-    let done = me::finish(&state, audit, result).await?;
+    })();
+    // No pending enrolment is the dialect's 404, in the audit trail too.
+    let done = service::mfa::finish_enrolment(&state, &caller, &via, request, |e| match e.code() {
+        "session_not_found" => ApiError::NotFound,
+        _ => e,
+    })
+    .await?;
     Ok(Json(BackupCodes {
         codes: done.codes,
         remaining: done.remaining,
@@ -311,7 +311,7 @@ pub async fn methods(
     context(&caller, ip, request_id)?;
     // The native listing (all of it: Jitsudo's has no pages), with its policy decision
     // (`ManageCredential`).
-    let credentials = me::own_credentials(&state, &caller).await?;
+    let credentials = service::credentials::own(&state, &caller).await?;
     Ok(Json(MfaMethods {
         methods: credentials
             .iter()
@@ -337,10 +337,18 @@ pub async fn backup_codes(
     caller: UserCaller,
     ip: ClientIp,
     request_id: RequestId,
-    state: State<AppState>,
+    State(state): State<AppState>,
 ) -> Result<Json<BackupCodes>, ApiError> {
     context(&caller, ip, request_id.0.clone())?;
-    me::regenerate_codes(caller, ip, request_id, state).await
+    let via = Provenance {
+        ip: ip.0,
+        request_id: request_id.0,
+    };
+    let codes = service::mfa::regenerate_codes(&state, &caller, &via).await?;
+    Ok(Json(BackupCodes {
+        remaining: codes.len(),
+        codes,
+    }))
 }
 
 /// Body of `POST /v1/auth/mfa/webauthn/begin`.
@@ -452,21 +460,7 @@ pub async fn sign_in_complete(
     // Used up only now, so that a failed attempt (the wrong authenticator, a cancelled
     // prompt) does not send the user back to their first factor; the ceremony session was
     // single use either way.
-    match state
-        .store
-        .redeem_token(&caller.tenant.id, &caller.claims.jti, caller.claims.exp)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(ApiError::Token(
-                "unauthenticated",
-                "challenge_id was already used; sign in again",
-            ))
-        }
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound),
-        Err(e) => return Err(ApiError::internal(e)),
-    }
+    service::tokens::use_mfa_challenge(&state, &caller).await?;
     Ok(Json(SignedIn {
         token: done.token.token,
         expires_at: rfc3339(done.token.expires_at),

@@ -54,11 +54,10 @@ use crate::ceremony::{
 use crate::error::{ApiError, ApiJson};
 use crate::policy::Action;
 use crate::routes::credentials::CredentialView;
-use crate::routes::me;
 use crate::routes::{ClientIp, RequestId};
+use crate::service::{self, Credential, Tenant};
 use crate::settings::TenantSettings;
 use crate::state::AppState;
-use crate::store::{Credential, Tenant};
 use crate::tokens::MAX_TOKEN_LEN;
 
 /// The dialect's name in a tenant's `compat` setting.
@@ -174,70 +173,30 @@ fn user_context(
     ip: ClientIp,
     request_id: Option<String>,
 ) -> Result<Context, ApiError> {
-    let settings = me::settings(caller)?;
+    let settings = caller.settings()?;
     if !settings.compat.iter().any(|d| d == DIALECT) {
         return Err(ApiError::NotFound);
     }
-    let mut ctx = me::context(caller, settings, ip, request_id);
+    let mut ctx = caller.ceremony_context(settings, ip.0, request_id);
     // The verify carries only the credential.
     ctx.sessions = SessionKeys::Challenge;
     Ok(ctx)
 }
 
 /// The tenant the unauthenticated routes act for, among the tenants whose `compat` lists
-/// `mailcheap`:
-///
-/// 1. the one whose RP ID is the request's host (the `Host` header, or the URI's authority,
-///    without the port) or a parent domain of it; of several, the one with the longest RP ID,
-///    and none if two tie. Serve mailcheap's API on the mail service's own host (behind its
-///    reverse proxy, as mailcheap's API is), and that host finds its tenant;
-/// 2. otherwise, the only one, if exactly one tenant has the dialect on (a single-tenant
-///    server, whatever host its clients call).
-///
-/// Otherwise 404 `not_found`, as if the dialect were off. The host only chooses which tenant's
-/// sign-in is begun: the RP ID and origins checked at the verify are the tenant's own.
+/// `mailcheap` ([`service::tenants::for_dialect_host`]): the one whose RP ID is the request's
+/// host (the `Host` header, or the URI's authority, without the port) or a parent domain of
+/// it, else the only one. Serve mailcheap's API on the mail service's own host (behind its
+/// reverse proxy, as mailcheap's API is), and that host finds its tenant. Otherwise 404
+/// `not_found`, as if the dialect were off.
 pub async fn public_tenant(
     state: &AppState,
     host: Option<&str>,
 ) -> Result<(Tenant, TenantSettings), ApiError> {
-    let mut on = Vec::new();
-    for tenant in state.store.tenants().await? {
-        // A tenant whose stored settings do not parse is skipped: its own routes report it.
-        if let Ok(settings) = TenantSettings::from_map(&tenant.settings) {
-            if settings.compat.iter().any(|d| d == DIALECT) {
-                on.push((tenant, settings));
-            }
-        }
-    }
     let host = host
         .and_then(|h| Authority::from_str(h).ok())
         .map(|a| a.host().trim_end_matches('.').to_ascii_lowercase());
-    if let Some(host) = host {
-        let serves = |rp_id: &str| {
-            let rp_id = rp_id.to_ascii_lowercase();
-            host == rp_id || host.ends_with(&format!(".{rp_id}"))
-        };
-        let longest = on
-            .iter()
-            .filter(|(t, _)| serves(&t.rp_id))
-            .map(|(t, _)| t.rp_id.len())
-            .max();
-        if let Some(longest) = longest {
-            let mut best: Vec<_> = on
-                .into_iter()
-                .filter(|(t, _)| serves(&t.rp_id) && t.rp_id.len() == longest)
-                .collect();
-            return match best.len() {
-                1 => Ok(best.remove(0)),
-                _ => Err(ApiError::NotFound),
-            };
-        }
-    }
-    if on.len() == 1 {
-        Ok(on.remove(0))
-    } else {
-        Err(ApiError::NotFound)
-    }
+    service::tenants::for_dialect_host(state, DIALECT, host.as_deref()).await
 }
 
 /// The ceremony context of an unauthenticated route: the tenant of [`public_tenant`], a
@@ -311,7 +270,7 @@ pub async fn registration_options(
     State(state): State<AppState>,
 ) -> Result<Json<MailcheapCreationOptions>, ApiError> {
     let ctx = user_context(&caller, ip, request_id)?;
-    let begun = me::begin_enrolment(&state, &caller, &ctx).await?;
+    let begun = service::mfa::begin_enrolment(&state, &caller, &ctx).await?;
     Ok(Json(MailcheapCreationOptions(begun.options)))
 }
 
@@ -351,12 +310,7 @@ pub async fn registration_verify(
     // Only the user who asked for the options can finish: the session names them.
     ctx.bound_user = Some(caller.user.id.clone());
     // A second passkey needs a step-up, as at the options (checked again: it may have aged).
-    let count = state
-        .store
-        .credentials(&caller.tenant.id, &caller.user.id)
-        .await?
-        .len();
-    me::require_step_up(&state, &caller, &ctx.settings, count).await?;
+    service::mfa::require_step_up_now(&state, &caller, &ctx.settings).await?;
     // Checked here so the message names the dialect's field, before the session is used.
     check_name("friendly_name", &body.friendly_name, MAX_NAME_BYTES)?;
     let credential = serde_json::to_vec(&body.credential).map_err(ApiError::internal)?;
@@ -364,7 +318,7 @@ pub async fn registration_verify(
     let done = ceremony::finish_registration_as(
         &state,
         &ctx,
-        &me::principal(&caller),
+        &caller.principal(),
         Action::Register,
         &session,
         &credential,
@@ -495,7 +449,7 @@ pub async fn credentials(
     State(state): State<AppState>,
 ) -> Result<Json<MailcheapCredentials>, ApiError> {
     user_context(&caller, ip, request_id)?;
-    let credentials = me::own_credentials(&state, &caller).await?;
+    let credentials = service::credentials::own(&state, &caller).await?;
     Ok(Json(MailcheapCredentials {
         credentials: credentials
             .iter()

@@ -27,9 +27,9 @@ use crate::api_keys::{ApiKeyKind, ApiKeySecret};
 use crate::auth::{BearerRejection, Caller, UserCaller};
 use crate::ceremony::{Context, SessionKeys};
 use crate::error::ApiError;
-use crate::routes::{me, ClientIp};
+use crate::routes::ClientIp;
+use crate::service::callers;
 use crate::state::AppState;
-use crate::store::StoreError;
 
 pub mod fido;
 pub mod flashback;
@@ -65,11 +65,11 @@ pub fn user_context(
     ip: ClientIp,
     request_id: Option<String>,
 ) -> Result<Option<Context>, ApiError> {
-    let settings = me::settings(caller)?;
+    let settings = caller.settings()?;
     if !settings.compat.iter().any(|d| d == dialect) {
         return Ok(None);
     }
-    let mut ctx = me::context(caller, settings, ip, request_id);
+    let mut ctx = caller.ceremony_context(settings, ip.0, request_id);
     ctx.sessions = SessionKeys::Challenge;
     ctx.bound_user = Some(caller.user.id.clone());
     Ok(Some(ctx))
@@ -78,10 +78,9 @@ pub fn user_context(
 /// The caller of a dialect that sends the tenant's secret key as `Authorization: Bearer
 /// sk_...` (Streambird) rather than `X-Api-Key`.
 ///
-/// This repeats the key check of `crate::auth` (prefix lookup, constant-time hash comparison,
-/// unrevoked, a secret key) because that module's `authenticate` is private and reads only
-/// `X-Api-Key`; the checks are the same, only the header differs. Every failure is 401
-/// `unauthenticated` with `WWW-Authenticate: Bearer`.
+/// The key is checked as `X-Api-Key` is ([`callers::api_key`]: prefix lookup, constant-time
+/// hash comparison, unrevoked), and must be a secret key; only the header differs. Every
+/// failure is 401 `unauthenticated` with `WWW-Authenticate: Bearer`.
 #[derive(Clone, Debug)]
 pub struct BearerSecretKey(pub Caller);
 
@@ -106,28 +105,14 @@ impl FromRequestParts<AppState> for BearerSecretKey {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .and_then(|(_, key)| ApiKeySecret::parse(key.trim()).ok())
             .ok_or_else(refused)?;
-        let stored = match state.store.api_key_by_prefix(presented.prefix()).await {
-            Ok(stored) => stored,
-            Err(StoreError::NotFound) => return Err(refused()),
-            Err(e) => return Err(BearerRejection(ApiError::internal(e))),
-        };
-        if !presented.hash().matches(&stored.key_hash)
-            || stored.revoked_at.is_some()
-            || stored.kind != ApiKeyKind::Secret
-            || presented.kind() != ApiKeyKind::Secret
-        {
+        if presented.kind() != ApiKeyKind::Secret {
             return Err(refused());
         }
-        let tenant = state
-            .store
-            .tenant(&stored.tenant_id)
-            .await
-            .map_err(|e| BearerRejection(ApiError::internal(e)))?;
-        Ok(Self(Caller {
-            tenant,
-            kind: stored.kind,
-            key_prefix: stored.prefix,
-        }))
+        match callers::api_key(state, &presented).await {
+            Ok(Some(caller)) if caller.is_secret() => Ok(Self(caller)),
+            Ok(_) => Err(refused()),
+            Err(e) => Err(BearerRejection(e)),
+        }
     }
 }
 

@@ -20,19 +20,17 @@ use utoipa::ToSchema;
 
 use super::{unknown_session, BearerSecretKey};
 use crate::api_keys::random_bytes;
-use crate::audit::Audit;
 use crate::auth::Caller;
 use crate::ceremony::{
     self, check_name, AuthenticationOverrides, Context, Registrant, RegistrationOverrides,
-    SessionKeys, SignInHint, MAX_NAME_BYTES,
+    SessionKeys, SignInHint,
 };
 use crate::error::{ApiError, ApiJson};
-use crate::names::clean_name;
-use crate::policy::{self, Action, Principal};
 use crate::routes::credentials::parse_credential_id;
 use crate::routes::{ceremony_context, rfc3339, ClientIp, RequestId};
+use crate::service::users::{NewUser, SentName};
+use crate::service::{self, Provenance, User};
 use crate::state::AppState;
-use crate::store::{StoreError, User};
 
 /// The dialect's name in a tenant's `compat` setting.
 pub const DIALECT: &str = "streambird";
@@ -135,38 +133,23 @@ pub async fn create_user(
         .clone()
         .or_else(|| body.phone_number.clone())
         .unwrap_or_else(|| id.clone());
-    let name = clean_name("email", &name, MAX_NAME_BYTES)?;
     let display_name = match (&body.first_name, &body.last_name) {
         (Some(first), Some(last)) => format!("{first} {last}"),
         (Some(one), None) | (None, Some(one)) => one.clone(),
         (None, None) => name.clone(),
     };
-    let display_name = clean_name("first_name", &display_name, MAX_NAME_BYTES)?;
-    let user = User {
+    let new = NewUser {
         id,
-        user_handle: random_bytes::<32>(&SystemRandom::new())
-            .map_err(ApiError::internal)?
-            .to_vec(),
-        name,
-        display_name,
-        failed_attempts: 0,
-        last_failed_at: None,
-        created_at: state.clock.now().0,
+        name: SentName {
+            field: "email",
+            value: &name,
+        },
+        display_name: Some(SentName {
+            field: "first_name",
+            value: &display_name,
+        }),
     };
-    match state
-        .store
-        .insert_user_if_absent(&ctx.tenant.id, &user)
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::Conflict(
-                "user_exists",
-                "another user has this user name",
-            ))
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    }
+    let user = service::users::create(&state, &ctx.tenant.id, new).await?;
     let created = rfc3339(user.created_at);
     Ok(Json(StreambirdUser {
         id: user.id,
@@ -214,7 +197,7 @@ pub struct RegistrationBegun {
 /// The stored user `user_id` (404 `not_found` if none).
 async fn existing_user(state: &AppState, ctx: &Context, user_id: &str) -> Result<User, ApiError> {
     check_name("user_id", user_id, ceremony::MAX_USER_ID_BYTES)?;
-    Ok(state.store.user(&ctx.tenant.id, user_id).await?)
+    service::users::user(state, &ctx.tenant.id, user_id).await
 }
 
 /// Begins a registration for an existing user.
@@ -434,37 +417,15 @@ pub async fn delete_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
-    let principal = Principal::ApiKey {
-        prefix: caller.key_prefix.clone(),
-    };
-    let actor = caller.actor();
-    let ctx = context(&state, caller, ip, request_id)?;
+    let ctx = context(&state, caller.clone(), ip, request_id)?;
     let id = parse_credential_id(&id)?;
-    let tenant = &ctx.tenant.id;
-    let mut audit = Audit::new(tenant, &actor, "credential.delete", ctx.ip, ctx.request_id);
-    audit.subject(format!("credential:{}", base64url_encode(&id)));
-    let result = async {
-        let credential = state.store.credential(tenant, &id).await?;
-        // The tenant's policy decides as on the native `DELETE /credentials/{id}`.
-        if let Some(policies) = policy::tenant_policies(&state, tenant).await? {
-            let user = state.store.user(tenant, &credential.user_id).await?;
-            let resource =
-                policy::resource_for_credential(&state, tenant, &credential, &user).await?;
-            policies.decide(&principal, Action::ManageCredential, &resource)?;
-        }
-        state.store.delete_credential(tenant, &id).await?;
-        Ok::<_, ApiError>(credential.user_id)
-    }
-    .await;
-    policy::note_denial(&mut audit, result.as_ref().err());
-    audit
-        .finish(
-            &state,
-            result.as_ref().map_or_else(ApiError::code, |_| "success"),
-        )
-        .await;
+    let via = Provenance {
+        ip: ctx.ip,
+        request_id: ctx.request_id,
+    };
+    let user_id = service::credentials::delete_answering_owner(&state, &caller, &id, &via).await?;
     Ok(Json(Deleted {
         message: "WebAuthn credential deleted".to_owned(),
-        user_id: result?,
+        user_id,
     }))
 }
