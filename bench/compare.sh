@@ -17,7 +17,7 @@
 #   USERS=200 CONCURRENCY=16 DURATION=20s WARMUP=3s TARGETS="passkeyd simplewebauthn pywebauthn"
 #   SERVER_CPU=0 LOADGEN_CPU=1 OUT=bench/results/<time> SKIP_BUILD=1 SKIP_INSTALL=1
 #   PASSKEYD_BIN=path/to/passkeyd (another build of the server; default: the one built here)
-#   PASSKEYD_RUST_LOG=warn (passkeyd's RUST_LOG; default: its own, which logs every request)
+#   PASSKEYD_RUST_LOG=debug (passkeyd's RUST_LOG; default: its own, info: refused requests only)
 #   DISCOVERABLE=1 (sign in without user names)  ALGORITHM=ES256
 #
 # Needs: cargo, node >= 20 and npm, python3 >= 3.9 with venv, taskset (util-linux), curl.

@@ -23,7 +23,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 pub mod api_keys;
@@ -138,6 +138,20 @@ fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// The request log: a refused request (4xx) at `info`, with its status, for whoever looks
+/// for a misconfigured client; an answered one at `debug`, so a busy server does not write a
+/// line per request (a server error is logged at `error`, with its cause, by
+/// `error::render_errors`). The `/metrics` counters count every request either way.
+fn log_response(response: &axum::response::Response, latency: Duration, _span: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_millis();
+    if response.status().is_client_error() {
+        tracing::info!(status, latency_ms, "refused");
+    } else {
+        tracing::debug!(status, latency_ms, "answered");
+    }
+}
+
 /// Outermost first: request ID (sanitized, then set, then echoed), tracing, the error
 /// envelope, panics as 500s, the timeout and the body limit.
 fn with_layers(routes: Router) -> Router {
@@ -162,7 +176,7 @@ fn with_layers(routes: Router) -> Router {
                             request_id = %id,
                         )
                     })
-                    .on_response(DefaultOnResponse::new().level(Level::INFO))
+                    .on_response(log_response)
                     // Server errors are logged once, with their cause, by `render_errors`.
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
