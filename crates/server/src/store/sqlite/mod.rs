@@ -9,12 +9,10 @@
 //! Durability is unchanged by the grouping: `synchronous=FULL` in WAL mode, and no caller is
 //! answered before the commit that holds its unit is on disk.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Params, Row};
+use rusqlite::{params, Connection};
 
 use super::rows::{
     corrupt, found, hash32, json, session_kind, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
@@ -25,59 +23,26 @@ use super::{
     RegistrationToken, Session, SigningKeyRecord, Store, StoreError, Tenant, TenantUpdate, User,
 };
 use crate::tenant::TenantId;
-use connections::{Connections, Opener};
+use connections::Connections;
+use open::{open_blocking, Location};
+use sql::{all, convert, exec, one, sqlite_error, write_error};
+use units::{
+    compare_and_set_use, delete_own_credential_in, insert_api_key_in, insert_tenant_in,
+    insert_user_in, register_in, replace_backup_codes_in, reset_failures_in, select,
+    take_registration_token_in, tenant_returned, user_from,
+};
 
 mod connections;
 pub mod migrate;
+mod open;
 mod rows;
-
-/// How long a connection waits for another process's write lock (the CLI writing while the
-/// server runs) before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Prepared statements each connection keeps (every statement of this file fits).
-const STATEMENT_CACHE: usize = 96;
+mod sql;
+mod units;
 
 /// The SQLite implementation of [`Store`]; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     connections: Arc<Connections>,
-}
-
-/// Where the database is, from its URL.
-#[derive(Debug, PartialEq, Eq)]
-enum Location {
-    /// A file; `create` unless the URL says `mode=rw` or `mode=ro`, `read_only` with `mode=ro`.
-    File {
-        path: PathBuf,
-        create: bool,
-        read_only: bool,
-    },
-    /// `sqlite::memory:` or `mode=memory`: one connection, gone when the store closes.
-    Memory,
-}
-
-impl Location {
-    /// Reads `sqlite://PATH[?mode=...]`, `sqlite:PATH` or a bare path.
-    fn parse(url: &str) -> Self {
-        let rest = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let mode = query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("mode="))
-            .unwrap_or("rwc");
-        if path == ":memory:" || path.is_empty() || mode == "memory" {
-            return Self::Memory;
-        }
-        Self::File {
-            path: PathBuf::from(path),
-            create: mode == "rwc",
-            read_only: mode == "ro",
-        }
-    }
 }
 
 impl SqliteStore {
@@ -114,207 +79,6 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         self.connections.read(read)
     }
-}
-
-fn open_blocking(location: &Location, keep: usize) -> Result<Connections, OpenError> {
-    let connect = |e: rusqlite::Error| OpenError::Connect(Box::new(e));
-    let (writer, readers): (Connection, Option<Opener>) = match location {
-        Location::Memory => {
-            let conn = Connection::open_in_memory().map_err(connect)?;
-            (conn, None)
-        }
-        Location::File {
-            path,
-            create,
-            read_only,
-        } => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                super::create_private_dir(dir).map_err(|source| OpenError::DataDir {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
-            if *create {
-                create_private_file(path).map_err(|source| OpenError::DatabaseFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-            let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-            flags |= if *read_only {
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-            } else {
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-            };
-            let writer = Connection::open_with_flags(path, flags).map_err(connect)?;
-            let reader_path = path.clone();
-            let opener: Opener = Box::new(move || {
-                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI;
-                let conn = Connection::open_with_flags(&reader_path, flags)?;
-                set_up(&conn)?;
-                Ok(conn)
-            });
-            (writer, Some(opener))
-        }
-    };
-    set_up(&writer).map_err(connect)?;
-    // WAL lets readers run beside the one writer; synchronous=FULL makes every acknowledged
-    // commit survive a power loss, which NORMAL does not in WAL mode.
-    writer
-        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-        .map_err(connect)?;
-    migrate::run(&writer).map_err(|e| OpenError::Migrate(Box::new(e)))?;
-    Connections::start(writer, readers, keep).map_err(|e| OpenError::Connect(Box::new(e)))
-}
-
-/// What every connection needs: foreign keys on, a wait instead of a failure when another
-/// process holds the write lock, and room for every statement in the statement cache.
-fn set_up(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch("PRAGMA foreign_keys = ON;")
-}
-
-/// Creates an empty database file readable by the owner alone (0600 on unix) unless it exists.
-/// SQLite treats an empty file as a new database, and creates the `-wal` and `-shm` files with
-/// the database file's mode, so they are private too.
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// A driver error, for the log only.
-pub(super) fn sqlite_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// Maps a write's error: a UNIQUE violation is `conflict`, a foreign-key violation means the
-/// parent (the tenant) does not exist.
-fn write_error(conflict: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| {
-        if let rusqlite::Error::SqliteFailure(failure, _) = &e {
-            match failure.extended_code {
-                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                    return StoreError::Conflict(conflict)
-                }
-                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
-                _ => {}
-            }
-        }
-        sqlite_error(e)
-    }
-}
-
-/// Runs a statement (from the connection's cache); answers the rows it changed.
-fn exec(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, rusqlite::Error> {
-    conn.prepare_cached(sql)?.execute(params)
-}
-
-/// The first row of a query, if any, read by `map`.
-fn one<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    map: impl FnOnce(&Row<'_>) -> Result<T, rusqlite::Error>,
-) -> Result<Option<T>, StoreError> {
-    conn.prepare_cached(sql)
-        .and_then(|mut stmt| stmt.query_row(params, map).optional())
-        .map_err(sqlite_error)
-}
-
-/// Every row of a query, each read by `map`.
-fn all<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    map: impl FnMut(&Row<'_>) -> Result<T, rusqlite::Error>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    let rows = stmt.query_map(params, map).map_err(sqlite_error)?;
-    rows.collect::<Result<_, _>>().map_err(sqlite_error)
-}
-
-/// Converts every row read into the store's type.
-fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
-    rows.into_iter().map(T::try_from).collect()
-}
-
-fn insert_tenant_in(
-    conn: &Connection,
-    tenant: &Tenant,
-    or_ignore: bool,
-) -> Result<usize, StoreError> {
-    let sql = if or_ignore {
-        "INSERT INTO tenants (id, name, rp_id, rp_name, origins, settings, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
-    } else {
-        "INSERT INTO tenants (id, name, rp_id, rp_name, origins, settings, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)"
-    };
-    exec(
-        conn,
-        sql,
-        params![
-            tenant.id.as_str(),
-            tenant.name,
-            tenant.rp_id,
-            tenant.rp_name,
-            json(&tenant.origins)?,
-            json(&tenant.settings)?,
-            tenant.created_at
-        ],
-    )
-    .map_err(write_error("tenant_exists"))
-}
-
-fn insert_api_key_in(
-    conn: &Connection,
-    tenant: &str,
-    key: &NewApiKey,
-    or_ignore: bool,
-) -> Result<usize, StoreError> {
-    let sql = if or_ignore {
-        "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prefix) DO NOTHING"
-    } else {
-        "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)"
-    };
-    exec(
-        conn,
-        sql,
-        params![
-            key.id,
-            tenant,
-            key.kind.as_str(),
-            key.prefix,
-            key.key_hash.as_slice(),
-            key.label,
-            key.created_at
-        ],
-    )
-    .map_err(write_error("api_key_exists"))
-}
-
-/// The tenant row after an update that returns it.
-fn tenant_returned(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-) -> Result<Tenant, StoreError> {
-    one(conn, sql, params, rows::tenant)?
-        .ok_or(StoreError::NotFound)?
-        .try_into()
 }
 
 #[async_trait]
@@ -619,27 +383,7 @@ impl Store for SqliteStore {
         );
         // The writer's transaction holds the write lock from the count to the delete.
         self.write(move |conn| {
-            let (held, owned): (i64, i64) = one(
-                conn,
-                "SELECT COUNT(*), COALESCE(SUM(id = ?), 0) FROM credentials \
-                 WHERE tenant_id = ? AND user_id = ?",
-                params![credential_id, tenant, user_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?
-            .unwrap_or((0, 0));
-            if owned == 0 {
-                return Err(StoreError::NotFound);
-            }
-            if keep_one && held <= 1 {
-                return Err(StoreError::Conflict("last_credential"));
-            }
-            exec(
-                conn,
-                "DELETE FROM credentials WHERE tenant_id = ? AND id = ? AND user_id = ?",
-                params![tenant, credential_id, user_id],
-            )
-            .map_err(sqlite_error)?;
-            Ok(())
+            delete_own_credential_in(conn, &tenant, &user_id, &credential_id, keep_one)
         })
         .await
     }
@@ -780,26 +524,8 @@ impl Store for SqliteStore {
         id: &[u8; 32],
     ) -> Result<RegistrationToken, StoreError> {
         let (tenant, id) = (tenant.as_str().to_owned(), *id);
-        type TokenRow = (Vec<u8>, String, String, String, i64);
-        let (id, user_id, user_name, display_name, expires_at): TokenRow = self
-            .write(move |conn| {
-                one(
-                    conn,
-                    "DELETE FROM registration_tokens WHERE tenant_id = ? AND id = ? \
-                     RETURNING id, user_id, user_name, display_name, expires_at",
-                    params![tenant, id.as_slice()],
-                    |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                        ))
-                    },
-                )?
-                .ok_or(StoreError::NotFound)
-            })
+        let (id, user_id, user_name, display_name, expires_at) = self
+            .write(move |conn| take_registration_token_in(conn, &tenant, &id))
             .await?;
         Ok(RegistrationToken {
             id: hash32(id)?,
@@ -963,25 +689,8 @@ impl Store for SqliteStore {
             user_id.to_owned(),
             hashes.to_vec(),
         );
-        self.write(move |conn| {
-            exec(
-                conn,
-                "DELETE FROM backup_codes WHERE tenant_id = ? AND user_id = ?",
-                [&tenant, &user_id],
-            )
-            .map_err(sqlite_error)?;
-            for hash in &hashes {
-                exec(
-                    conn,
-                    "INSERT INTO backup_codes (tenant_id, user_id, code_hash, created_at) \
-                     VALUES (?, ?, ?, ?)",
-                    params![tenant, user_id, hash.as_slice(), now],
-                )
-                .map_err(write_error("backup_code_exists"))?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |conn| replace_backup_codes_in(conn, &tenant, &user_id, &hashes, now))
+            .await
     }
 
     async fn unused_backup_codes(
@@ -1084,131 +793,6 @@ impl Store for SqliteStore {
         })
         .await
     }
-}
-
-/// `SELECT {columns} {rest}`.
-fn select(columns: &str, rest: &str) -> String {
-    format!("SELECT {columns} {rest}")
-}
-
-fn user_from(row: Option<super::rows::UserRow>) -> Result<User, StoreError> {
-    row.map(User::from).ok_or(StoreError::NotFound)
-}
-
-fn insert_user_in(conn: &Connection, tenant: &str, user: &User) -> Result<usize, StoreError> {
-    exec(
-        conn,
-        "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING",
-        params![
-            tenant,
-            user.id,
-            user.user_handle,
-            user.name,
-            user.display_name,
-            user.created_at
-        ],
-    )
-    .map_err(write_error("user_name_taken"))
-}
-
-fn reset_failures_in(conn: &Connection, tenant: &str, user_id: &str) -> Result<usize, StoreError> {
-    exec(
-        conn,
-        "UPDATE users SET failed_attempts = 0 WHERE tenant_id = ? AND id = ?",
-        [tenant, user_id],
-    )
-    .map_err(sqlite_error)
-}
-
-/// The writes of one registration, inside the writer's transaction (see
-/// [`Store::insert_registration`]).
-fn register_in(
-    conn: &Connection,
-    tenant: &str,
-    registration: &NewRegistration,
-) -> Result<(), StoreError> {
-    let user = &registration.user;
-    let c = &registration.credential;
-    insert_user_in(conn, tenant, user)?;
-    let handle: Vec<u8> = one(
-        conn,
-        "SELECT user_handle FROM users WHERE tenant_id = ? AND id = ?",
-        [tenant, &user.id],
-        |row| row.get(0),
-    )?
-    .ok_or(StoreError::NotFound)?;
-    if handle != user.user_handle {
-        return Err(StoreError::Conflict("user_changed"));
-    }
-    if let Some(max) = registration.max_credentials {
-        // The transaction holds the write lock: no other registration counts meanwhile.
-        let held: i64 = one(
-            conn,
-            "SELECT COUNT(*) FROM credentials WHERE tenant_id = ? AND user_id = ?",
-            [tenant, &user.id],
-            |row| row.get(0),
-        )?
-        .unwrap_or(0);
-        if held >= i64::from(max) {
-            return Err(StoreError::Conflict("credential_limit"));
-        }
-    }
-    let sql = format!(
-        "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    );
-    exec(
-        conn,
-        &sql,
-        params![
-            tenant,
-            c.id,
-            user.id,
-            c.public_key,
-            c.algorithm,
-            i64::from(c.sign_count),
-            c.uv_initialized,
-            c.backup_eligible,
-            c.backup_state,
-            json(&c.transports)?,
-            c.aaguid,
-            c.attestation_format,
-            c.attestation_type,
-            c.attestation_object,
-            c.friendly_name,
-            c.created_at,
-            c.last_used_at
-        ],
-    )
-    .map_err(write_error("credential_exists"))?;
-    reset_failures_in(conn, tenant, &user.id)?;
-    Ok(())
-}
-
-/// A sign-in's compare-and-set of the credential's counter and flags: answers the owner, or
-/// `None` when the stored counter is no longer `update.expected_sign_count`.
-fn compare_and_set_use(
-    conn: &Connection,
-    tenant: &str,
-    credential_id: &[u8],
-    update: &CredentialUse,
-) -> Result<Option<String>, StoreError> {
-    one(
-        conn,
-        "UPDATE credentials SET sign_count = ?, backup_eligible = ?, backup_state = ?, \
-         last_used_at = ? WHERE tenant_id = ? AND id = ? AND sign_count = ? RETURNING user_id",
-        params![
-            i64::from(update.sign_count),
-            update.backup_eligible,
-            update.backup_state,
-            update.at,
-            tenant,
-            credential_id,
-            i64::from(update.expected_sign_count)
-        ],
-        |row| row.get(0),
-    )
 }
 
 #[cfg(test)]
