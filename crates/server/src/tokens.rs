@@ -26,12 +26,13 @@ use aws_lc_rs::signature::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::api_keys::random_bytes;
 use crate::store::SigningKeyRecord;
+use signer::OpenedKey;
 
 /// The `iss` of every token passkeyd signs.
 pub const ISSUER: &str = "passkeyd";
@@ -540,8 +541,8 @@ pub struct ResultClaims {
 /// Signs `claims` with `key`, a signing key of `tenant`. The header carries `alg`, `kid` and
 /// `typ: JWT`.
 ///
-/// Each call unseals and parses the key (one AES-GCM decryption); [`sign_cached`] keeps the
-/// opened key instead.
+/// Each call unseals and parses the key (an AES-GCM decryption and a PKCS#8 parse);
+/// [`sign_cached`] keeps the opened key instead.
 pub fn sign(
     claims: &ResultClaims,
     key: &SigningKeyRecord,
@@ -549,8 +550,8 @@ pub fn sign(
     master: &MasterKey,
 ) -> Result<String, TokenError> {
     let algorithm = key_algorithm(key)?;
-    let encoding_key = open_signing_key(key, algorithm, tenant, master)?;
-    encode_signed(claims, &key.kid, algorithm, &encoding_key)
+    let opened = open_signing_key(key, algorithm, tenant, master)?;
+    encode_signed(claims, &key.kid, algorithm, &opened)
 }
 
 /// [`sign`], with the opened key taken from (or put in) `opened`.
@@ -562,8 +563,8 @@ pub fn sign_cached(
     opened: &OpenedKeys,
 ) -> Result<String, TokenError> {
     let algorithm = key_algorithm(key)?;
-    let encoding_key = opened.get_or_open(key, algorithm, tenant, master)?;
-    encode_signed(claims, &key.kid, algorithm, &encoding_key)
+    let opened = opened.get_or_open(key, algorithm, tenant, master)?;
+    encode_signed(claims, &key.kid, algorithm, &opened)
 }
 
 fn open_signing_key(
@@ -571,26 +572,23 @@ fn open_signing_key(
     algorithm: SigningAlgorithm,
     tenant: &str,
     master: &MasterKey,
-) -> Result<EncodingKey, TokenError> {
+) -> Result<OpenedKey, TokenError> {
     let pkcs8 = master.open(
         &key.sealed_private_key,
         seal_context(tenant, &key.kid).as_bytes(),
     )?;
-    Ok(match algorithm {
-        SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(&pkcs8),
-        SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&pkcs8),
-    })
+    Ok(OpenedKey::parse(&pkcs8, algorithm)?)
 }
 
 fn encode_signed(
     claims: &ResultClaims,
     kid: &str,
     algorithm: SigningAlgorithm,
-    encoding_key: &EncodingKey,
+    opened: &OpenedKey,
 ) -> Result<String, TokenError> {
     let mut header = Header::new(algorithm.jwt());
     header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, claims, encoding_key).map_err(|_| KeyError::Crypto.into())
+    Ok(opened.sign(&header, claims)?)
 }
 
 /// The most opened keys [`OpenedKeys`] holds; past that it starts afresh.
@@ -601,7 +599,7 @@ const MAX_OPENED_KEYS: usize = 1_024;
 /// key for ever, so an entry never goes stale; a retired key is simply no longer asked for.
 /// The keys stay in this process's memory, as they must to sign at all.
 #[derive(Default)]
-pub struct OpenedKeys(Mutex<HashMap<(String, String), Arc<EncodingKey>>>);
+pub struct OpenedKeys(Mutex<HashMap<(String, String), Arc<OpenedKey>>>);
 
 impl fmt::Debug for OpenedKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -617,7 +615,7 @@ impl OpenedKeys {
         algorithm: SigningAlgorithm,
         tenant: &str,
         master: &MasterKey,
-    ) -> Result<Arc<EncodingKey>, TokenError> {
+    ) -> Result<Arc<OpenedKey>, TokenError> {
         let id = (tenant.to_owned(), key.kid.clone());
         if let Some(found) = self.lock().get(&id) {
             return Ok(found.clone());
@@ -632,7 +630,7 @@ impl OpenedKeys {
         Ok(opened)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<EncodingKey>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<OpenedKey>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -773,5 +771,6 @@ pub fn jwks(keys: &[SigningKeyRecord], now: i64, max_lifetime: i64) -> serde_jso
     serde_json::json!({ "keys": published })
 }
 
+mod signer;
 #[cfg(test)]
 mod tests;
