@@ -1,6 +1,10 @@
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
 use proptest::prelude::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -8,7 +12,12 @@ use rcgen::{
 };
 use serde_json::{json, Value};
 
+use super::blob::MAX_SIGNATURE_LEN;
+use super::statement::{bundled_names, parse_aaguid, BUNDLED_AAGUIDS};
 use super::*;
+use crate::authenticator_data::Aaguid;
+use crate::error::TrustError;
+use crate::trust::{TrustAnchors, UnixTime};
 
 /// 2025-06-15T15:06:40Z.
 const NOW: UnixTime = UnixTime(1_750_000_000);
