@@ -19,6 +19,7 @@
 #   PASSKEYD_BIN=path/to/passkeyd (another build of the server; default: the one built here)
 #   PASSKEYD_RUST_LOG=debug (passkeyd's RUST_LOG; default: its own, info: refused requests only)
 #   DISCOVERABLE=1 (sign in without user names)  ALGORITHM=ES256
+#   CEREMONY=registration (measure registrations instead; or mixed, with REGISTRATION_SHARE)
 #
 # Needs: cargo, node >= 20 and npm, python3 >= 3.9 with venv, taskset (util-linux), curl.
 # Writes $OUT/{raw-verify-*.json,<target>.json,<target>.log,summary.json} and prints a table.
@@ -34,6 +35,7 @@ TARGETS=${TARGETS:-passkeyd simplewebauthn pywebauthn}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 ALGORITHM=${ALGORITHM:-ES256}
+CEREMONY=${CEREMONY:-authentication}
 RAW_VERIFY_DURATION=${RAW_VERIFY_DURATION:-5s}
 OUT=${OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -133,9 +135,10 @@ run_target() { # name index
   wait_healthy "$url"
   local extra=()
   [ -n "${DISCOVERABLE:-}" ] && extra+=(--discoverable)
+  [ -n "${REGISTRATION_SHARE:-}" ] && extra+=(--registration-share "$REGISTRATION_SHARE")
   PASSKEYD_API_KEY=$key taskset -c "$LOADGEN_CPU" "$BIN/passkeyd-loadgen" \
     --url "$url" --label "$name" --users "$USERS" --concurrency "$CONCURRENCY" \
-    --duration "$DURATION" --warmup "$WARMUP" --algorithm "$ALGORITHM" \
+    --duration "$DURATION" --warmup "$WARMUP" --algorithm "$ALGORITHM" --ceremony "$CEREMONY" \
     --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" --json-out "$OUT/$name.json" \
     --allow-errors "${extra[@]}" | sed 's/^/  /' >&2
   stop_server
@@ -150,7 +153,7 @@ done
 raw_verify after
 
 step "summary"
-python3 - "$OUT" $TARGETS <<'EOF'
+CEREMONY=$CEREMONY python3 - "$OUT" $TARGETS <<'EOF'
 import json, os, platform, subprocess, sys
 
 out, targets = sys.argv[1], sys.argv[2:]
@@ -159,7 +162,8 @@ raw_us = sum(r["median_ns"] for r in raw) / len(raw) / 1e3
 runs = {t: json.load(open(os.path.join(out, f"{t}.json"))) for t in targets}
 
 def auth(run):
-    return run.get("authentication") or {}
+    # The measured ceremony's latencies (the registration ones with CEREMONY=registration).
+    return run.get(os.environ.get("CEREMONY", "authentication")) or run.get("authentication") or {}
 
 base = runs.get("passkeyd")
 rows = []
