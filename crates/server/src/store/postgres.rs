@@ -17,9 +17,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::rows::{
-    backend, corrupt, found, hash32, json, session_kind, write_error, ApiKeyRow, AuditRow,
-    CredentialRow, SigningKeyRow, TenantRow, UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
-    SIGNING_KEY_COLUMNS, TENANT_COLUMNS, USER_COLUMNS,
+    backend, corrupt, found, json, write_error, ApiKeyRow, CredentialRow, SigningKeyRow, TenantRow,
+    UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS, SIGNING_KEY_COLUMNS, TENANT_COLUMNS,
+    USER_COLUMNS,
 };
 use super::{
     ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
@@ -27,6 +27,7 @@ use super::{
 };
 use crate::tenant::TenantId;
 
+mod ceremonies;
 mod migrate;
 
 #[cfg(test)]
@@ -592,58 +593,15 @@ impl Store for PostgresStore {
     }
 
     async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO ceremony_sessions (id, tenant_id, kind, state, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(session.id.as_slice())
-        .bind(tenant.as_str())
-        .bind(session.kind.as_str())
-        .bind(&session.state)
-        .bind(session.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "session_exists"))?;
-        Ok(())
+        ceremonies::insert_session(&self.pool, tenant, session).await
     }
 
     async fn take_session(&self, tenant: &TenantId, id: &[u8; 32]) -> Result<Session, StoreError> {
-        // One statement: of several concurrent finishes (on any node), the first to lock the
-        // row deletes it and the others find nothing.
-        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "DELETE FROM ceremony_sessions WHERE tenant_id = $1 AND id = $2 \
-             RETURNING id, kind, state, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(id.as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
-        Ok(Session {
-            id: hash32(id)?,
-            kind: session_kind(&kind)?,
-            state,
-            expires_at,
-        })
+        ceremonies::take_session(&self.pool, tenant, id).await
     }
 
     async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let mut swept = 0;
-        for table in [
-            "ceremony_sessions",
-            "registration_tokens",
-            "redeemed_tokens",
-        ] {
-            let sql = format!("DELETE FROM {table} WHERE expires_at < $1");
-            swept += sqlx::query(&sql)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-        }
-        Ok(swept)
+        ceremonies::sweep_expired(&self.pool, now).await
     }
 
     async fn insert_registration_token(
@@ -651,21 +609,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         token: &RegistrationToken,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO registration_tokens \
-             (id, tenant_id, user_id, user_name, display_name, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(token.id.as_slice())
-        .bind(tenant.as_str())
-        .bind(&token.user_id)
-        .bind(&token.user_name)
-        .bind(&token.display_name)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "registration_token_exists"))?;
-        Ok(())
+        ceremonies::insert_registration_token(&self.pool, tenant, token).await
     }
 
     async fn take_registration_token(
@@ -673,24 +617,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         id: &[u8; 32],
     ) -> Result<RegistrationToken, StoreError> {
-        // One statement, as in `take_session`: the token is used once.
-        let row: Option<(Vec<u8>, String, String, String, i64)> = sqlx::query_as(
-            "DELETE FROM registration_tokens WHERE tenant_id = $1 AND id = $2 \
-             RETURNING id, user_id, user_name, display_name, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(id.as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (id, user_id, user_name, display_name, expires_at) = row.ok_or(StoreError::NotFound)?;
-        Ok(RegistrationToken {
-            id: hash32(id)?,
-            user_id,
-            user_name,
-            display_name,
-            expires_at,
-        })
+        ceremonies::take_registration_token(&self.pool, tenant, id).await
     }
 
     async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError> {
@@ -737,18 +664,7 @@ impl Store for PostgresStore {
         jti: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        // One statement: of concurrent redemptions, one inserts and the others do nothing.
-        let done = sqlx::query(
-            "INSERT INTO redeemed_tokens (tenant_id, jti, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, jti) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        ceremonies::redeem_token(&self.pool, tenant, jti, expires_at).await
     }
 
     async fn insert_audit_event(
@@ -756,24 +672,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events \
-             (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(tenant.as_str())
-        .bind(event.at)
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.subject)
-        .bind(&event.outcome)
-        .bind(json(&event.details)?)
-        .bind(&event.ip)
-        .bind(&event.request_id)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        ceremonies::insert_audit_event(&self.pool, tenant, event).await
     }
 
     async fn audit_events(
@@ -782,19 +681,7 @@ impl Store for PostgresStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, actor, action, subject, outcome, details, ip, request_id \
-             FROM audit_events WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(tenant.as_str())
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .into_iter()
-        .map(AuditEvent::try_from)
-        .collect()
+        ceremonies::audit_events(&self.pool, tenant, before, limit).await
     }
 
     async fn tenant_policy(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
