@@ -17,8 +17,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::rows::{
-    backend, corrupt, found, json, write_error, ApiKeyRow, CredentialRow, SigningKeyRow, TenantRow,
-    UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS, SIGNING_KEY_COLUMNS, TENANT_COLUMNS,
+    backend, corrupt, found, json, write_error, CredentialRow, UserRow, CREDENTIAL_COLUMNS,
     USER_COLUMNS,
 };
 use super::{
@@ -29,6 +28,7 @@ use crate::tenant::TenantId;
 
 mod ceremonies;
 mod migrate;
+mod tenants;
 
 #[cfg(test)]
 mod tests;
@@ -95,66 +95,7 @@ impl PostgresStore {
     }
 }
 
-// Text sort keys use `COLLATE "C"` (byte order, as SQLite's BINARY) so that listings come out in
-// the same order whatever collation the database was created with.
-
 impl PostgresStore {
-    async fn insert_tenant_with(
-        &self,
-        tenant: &Tenant,
-        or_ignore: bool,
-    ) -> Result<u64, StoreError> {
-        let conflict = if or_ignore {
-            " ON CONFLICT (id) DO NOTHING"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7){conflict}"
-        );
-        let done = sqlx::query(&sql)
-            .bind(tenant.id.as_str())
-            .bind(&tenant.name)
-            .bind(&tenant.rp_id)
-            .bind(&tenant.rp_name)
-            .bind(json(&tenant.origins)?)
-            .bind(json(&tenant.settings)?)
-            .bind(tenant.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| write_error(e, "tenant_exists"))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn insert_api_key_with(
-        &self,
-        tenant: &TenantId,
-        key: &NewApiKey,
-        or_ignore: bool,
-    ) -> Result<u64, StoreError> {
-        let conflict = if or_ignore {
-            " ON CONFLICT (prefix) DO NOTHING"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7){conflict}"
-        );
-        let done = sqlx::query(&sql)
-            .bind(&key.id)
-            .bind(tenant.as_str())
-            .bind(key.kind.as_str())
-            .bind(&key.prefix)
-            .bind(key.key_hash.as_slice())
-            .bind(&key.label)
-            .bind(key.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| write_error(e, "api_key_exists"))?;
-        Ok(done.rows_affected())
-    }
-
     /// One user by a unique column.
     async fn user_where(
         &self,
@@ -199,41 +140,23 @@ impl Store for PostgresStore {
     }
 
     async fn count_tenants(&self) -> Result<u64, StoreError> {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        tenants::count_tenants(&self.pool).await
     }
 
     async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.insert_tenant_with(tenant, false).await.map(drop)
+        tenants::insert_tenant(&self.pool, tenant).await
     }
 
     async fn insert_tenant_if_absent(&self, tenant: &Tenant) -> Result<bool, StoreError> {
-        Ok(self.insert_tenant_with(tenant, true).await? == 1)
+        tenants::insert_tenant_if_absent(&self.pool, tenant).await
     }
 
     async fn tenant(&self, tenant: &TenantId) -> Result<Tenant, StoreError> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::tenant(&self.pool, tenant).await
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id COLLATE \"C\"");
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(Tenant::try_from)
-            .collect()
+        tenants::tenants(&self.pool).await
     }
 
     async fn update_tenant(
@@ -241,23 +164,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         update: &TenantUpdate,
     ) -> Result<Tenant, StoreError> {
-        let origins = update.origins.as_ref().map(json).transpose()?;
-        let sql = format!(
-            "UPDATE tenants SET name = COALESCE($1, name), rp_id = COALESCE($2, rp_id), \
-             rp_name = COALESCE($3, rp_name), origins = COALESCE($4, origins) \
-             WHERE id = $5 RETURNING {TENANT_COLUMNS}"
-        );
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .bind(&update.name)
-            .bind(&update.rp_id)
-            .bind(&update.rp_name)
-            .bind(origins)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::update_tenant(&self.pool, tenant, update).await
     }
 
     async fn update_tenant_settings(
@@ -265,20 +172,11 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Tenant, StoreError> {
-        let sql =
-            format!("UPDATE tenants SET settings = $1 WHERE id = $2 RETURNING {TENANT_COLUMNS}");
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .bind(json(settings)?)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::update_tenant_settings(&self.pool, tenant, settings).await
     }
 
     async fn insert_api_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<(), StoreError> {
-        self.insert_api_key_with(tenant, key, false).await.map(drop)
+        tenants::insert_api_key(&self.pool, tenant, key).await
     }
 
     async fn insert_api_key_if_absent(
@@ -286,34 +184,15 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         key: &NewApiKey,
     ) -> Result<bool, StoreError> {
-        Ok(self.insert_api_key_with(tenant, key, true).await? == 1)
+        tenants::insert_api_key_if_absent(&self.pool, tenant, key).await
     }
 
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<ApiKey, StoreError> {
-        // Not tenant-scoped on purpose: this lookup is how a request's tenant is found.
-        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
-        sqlx::query_as::<_, ApiKeyRow>(&sql)
-            .bind(prefix)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::api_key_by_prefix(&self.pool, prefix).await
     }
 
     async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 \
-             ORDER BY created_at DESC, prefix COLLATE \"C\""
-        );
-        sqlx::query_as::<_, ApiKeyRow>(&sql)
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(ApiKey::try_from)
-            .collect()
+        tenants::api_keys(&self.pool, tenant).await
     }
 
     async fn revoke_api_key(
@@ -322,17 +201,7 @@ impl Store for PostgresStore {
         prefix: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) \
-             WHERE tenant_id = $2 AND prefix = $3",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .bind(prefix)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        found(done.rows_affected())
+        tenants::revoke_api_key(&self.pool, tenant, prefix, now).await
     }
 
     async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<User, StoreError> {
@@ -621,18 +490,7 @@ impl Store for PostgresStore {
     }
 
     async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 \
-             ORDER BY created_at DESC, kid COLLATE \"C\""
-        );
-        Ok(sqlx::query_as::<_, SigningKeyRow>(&sql)
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(SigningKeyRecord::from)
-            .collect())
+        tenants::signing_keys(&self.pool, tenant).await
     }
 
     async fn insert_signing_key(
@@ -640,22 +498,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         key: &SigningKeyRecord,
     ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO signing_keys (tenant_id, {SIGNING_KEY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        );
-        sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.public_jwk)
-            .bind(&key.sealed_private_key)
-            .bind(key.created_at)
-            .bind(key.retired_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| write_error(e, "signing_key_exists"))?;
-        Ok(())
+        tenants::insert_signing_key(&self.pool, tenant, key).await
     }
 
     async fn redeem_token(
@@ -685,13 +528,7 @@ impl Store for PostgresStore {
     }
 
     async fn tenant_policy(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT policy FROM tenants WHERE id = $1")
-                .bind(tenant.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        row.map(|(policy,)| policy).ok_or(StoreError::NotFound)
+        tenants::tenant_policy(&self.pool, tenant).await
     }
 
     async fn set_tenant_policy(
@@ -699,13 +536,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         policy: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE tenants SET policy = $1 WHERE id = $2")
-            .bind(policy)
-            .bind(tenant.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        found(done.rows_affected())
+        tenants::set_tenant_policy(&self.pool, tenant, policy).await
     }
 
     async fn replace_backup_codes(
@@ -800,42 +631,15 @@ impl Store for PostgresStore {
     }
 
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected())
+        tenants::retire_signing_keys(&self.pool, tenant, now).await
     }
 
     async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT value FROM server_meta WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        Ok(row.map(|(value,)| value))
+        tenants::server_meta(&self.pool, name).await
     }
 
     async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
-            "INSERT INTO server_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_meta WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(stored)
+        tenants::server_meta_or_insert(&self.pool, name, value).await
     }
 }
 
