@@ -9,6 +9,11 @@
 //! Opening does not need the server to be up: the pool connects lazily, and only the migrations
 //! wait (retrying for [`PostgresOptions::startup_timeout`]) until it answers. Afterwards
 //! [`Store::ping`] fails while the server is unreachable, which is what `/readyz` reports.
+//!
+//! The [`Store`] methods here are thin: their statements live by family in `tenants` (tenants,
+//! API keys, policies, signing keys, server values), `users` (users, credentials, registrations,
+//! backup codes, failures) and `ceremonies` (sessions, registration tokens, redeemed tokens,
+//! audit events, the sweep).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,18 +21,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::rows::{
-    backend, corrupt, found, hash32, json, session_kind, write_error, ApiKeyRow, AuditRow,
-    CredentialRow, SigningKeyRow, TenantRow, UserRow, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
-    SIGNING_KEY_COLUMNS, TENANT_COLUMNS, USER_COLUMNS,
-};
+use super::rows::backend;
 use super::{
     ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
     RegistrationToken, Session, SigningKeyRecord, Store, StoreError, Tenant, TenantUpdate, User,
 };
 use crate::tenant::TenantId;
 
+mod ceremonies;
 mod migrate;
+mod tenants;
+mod users;
 
 #[cfg(test)]
 mod tests;
@@ -94,95 +98,6 @@ impl PostgresStore {
     }
 }
 
-// Text sort keys use `COLLATE "C"` (byte order, as SQLite's BINARY) so that listings come out in
-// the same order whatever collation the database was created with.
-
-impl PostgresStore {
-    async fn insert_tenant_with(
-        &self,
-        tenant: &Tenant,
-        or_ignore: bool,
-    ) -> Result<u64, StoreError> {
-        let conflict = if or_ignore {
-            " ON CONFLICT (id) DO NOTHING"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7){conflict}"
-        );
-        let done = sqlx::query(&sql)
-            .bind(tenant.id.as_str())
-            .bind(&tenant.name)
-            .bind(&tenant.rp_id)
-            .bind(&tenant.rp_name)
-            .bind(json(&tenant.origins)?)
-            .bind(json(&tenant.settings)?)
-            .bind(tenant.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| write_error(e, "tenant_exists"))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn insert_api_key_with(
-        &self,
-        tenant: &TenantId,
-        key: &NewApiKey,
-        or_ignore: bool,
-    ) -> Result<u64, StoreError> {
-        let conflict = if or_ignore {
-            " ON CONFLICT (prefix) DO NOTHING"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO api_keys (id, tenant_id, kind, prefix, key_hash, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7){conflict}"
-        );
-        let done = sqlx::query(&sql)
-            .bind(&key.id)
-            .bind(tenant.as_str())
-            .bind(key.kind.as_str())
-            .bind(&key.prefix)
-            .bind(key.key_hash.as_slice())
-            .bind(&key.label)
-            .bind(key.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| write_error(e, "api_key_exists"))?;
-        Ok(done.rows_affected())
-    }
-
-    /// One user by a unique column.
-    async fn user_where(
-        &self,
-        tenant: &TenantId,
-        condition: &str,
-        key: UserKey<'_>,
-    ) -> Result<User, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND {condition}");
-        let query = sqlx::query_as::<_, UserRow>(&sql).bind(tenant.as_str());
-        let query = match key {
-            UserKey::Text(text) => query.bind(text),
-            UserKey::Bytes(bytes) => query.bind(bytes),
-        };
-        query
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .map(User::from)
-            .ok_or(StoreError::NotFound)
-    }
-}
-
-/// The value a user is looked up by, bound with its column's type.
-#[derive(Clone, Copy)]
-enum UserKey<'a> {
-    Text(&'a str),
-    Bytes(&'a [u8]),
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -198,41 +113,23 @@ impl Store for PostgresStore {
     }
 
     async fn count_tenants(&self) -> Result<u64, StoreError> {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        tenants::count_tenants(&self.pool).await
     }
 
     async fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.insert_tenant_with(tenant, false).await.map(drop)
+        tenants::insert_tenant(&self.pool, tenant).await
     }
 
     async fn insert_tenant_if_absent(&self, tenant: &Tenant) -> Result<bool, StoreError> {
-        Ok(self.insert_tenant_with(tenant, true).await? == 1)
+        tenants::insert_tenant_if_absent(&self.pool, tenant).await
     }
 
     async fn tenant(&self, tenant: &TenantId) -> Result<Tenant, StoreError> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::tenant(&self.pool, tenant).await
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id COLLATE \"C\"");
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(Tenant::try_from)
-            .collect()
+        tenants::tenants(&self.pool).await
     }
 
     async fn update_tenant(
@@ -240,23 +137,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         update: &TenantUpdate,
     ) -> Result<Tenant, StoreError> {
-        let origins = update.origins.as_ref().map(json).transpose()?;
-        let sql = format!(
-            "UPDATE tenants SET name = COALESCE($1, name), rp_id = COALESCE($2, rp_id), \
-             rp_name = COALESCE($3, rp_name), origins = COALESCE($4, origins) \
-             WHERE id = $5 RETURNING {TENANT_COLUMNS}"
-        );
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .bind(&update.name)
-            .bind(&update.rp_id)
-            .bind(&update.rp_name)
-            .bind(origins)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::update_tenant(&self.pool, tenant, update).await
     }
 
     async fn update_tenant_settings(
@@ -264,20 +145,11 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Tenant, StoreError> {
-        let sql =
-            format!("UPDATE tenants SET settings = $1 WHERE id = $2 RETURNING {TENANT_COLUMNS}");
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .bind(json(settings)?)
-            .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::update_tenant_settings(&self.pool, tenant, settings).await
     }
 
     async fn insert_api_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<(), StoreError> {
-        self.insert_api_key_with(tenant, key, false).await.map(drop)
+        tenants::insert_api_key(&self.pool, tenant, key).await
     }
 
     async fn insert_api_key_if_absent(
@@ -285,34 +157,15 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         key: &NewApiKey,
     ) -> Result<bool, StoreError> {
-        Ok(self.insert_api_key_with(tenant, key, true).await? == 1)
+        tenants::insert_api_key_if_absent(&self.pool, tenant, key).await
     }
 
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<ApiKey, StoreError> {
-        // Not tenant-scoped on purpose: this lookup is how a request's tenant is found.
-        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
-        sqlx::query_as::<_, ApiKeyRow>(&sql)
-            .bind(prefix)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        tenants::api_key_by_prefix(&self.pool, prefix).await
     }
 
     async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 \
-             ORDER BY created_at DESC, prefix COLLATE \"C\""
-        );
-        sqlx::query_as::<_, ApiKeyRow>(&sql)
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(ApiKey::try_from)
-            .collect()
+        tenants::api_keys(&self.pool, tenant).await
     }
 
     async fn revoke_api_key(
@@ -321,32 +174,19 @@ impl Store for PostgresStore {
         prefix: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) \
-             WHERE tenant_id = $2 AND prefix = $3",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .bind(prefix)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        found(done.rows_affected())
+        tenants::revoke_api_key(&self.pool, tenant, prefix, now).await
     }
 
     async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<User, StoreError> {
-        self.user_where(tenant, "id = $2", UserKey::Text(user_id))
-            .await
+        users::user(&self.pool, tenant, user_id).await
     }
 
     async fn user_by_name(&self, tenant: &TenantId, name: &str) -> Result<User, StoreError> {
-        self.user_where(tenant, "name = $2", UserKey::Text(name))
-            .await
+        users::user_by_name(&self.pool, tenant, name).await
     }
 
     async fn user_by_handle(&self, tenant: &TenantId, handle: &[u8]) -> Result<User, StoreError> {
-        self.user_where(tenant, "user_handle = $2", UserKey::Bytes(handle))
-            .await
+        users::user_by_handle(&self.pool, tenant, handle).await
     }
 
     async fn insert_user_if_absent(
@@ -354,30 +194,11 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         user: &User,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(&user.id)
-        .bind(&user.user_handle)
-        .bind(&user.name)
-        .bind(&user.display_name)
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "user_name_taken"))?;
-        Ok(done.rows_affected() == 1)
+        users::insert_user_if_absent(&self.pool, tenant, user).await
     }
 
     async fn delete_user(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
-        // The credentials go with the user (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        found(done.rows_affected())
+        users::delete_user(&self.pool, tenant, user_id).await
     }
 
     async fn credentials(
@@ -385,19 +206,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         user_id: &str,
     ) -> Result<Vec<Credential>, StoreError> {
-        let sql = format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = $1 AND user_id = $2 \
-             ORDER BY created_at, id"
-        );
-        sqlx::query_as::<_, CredentialRow>(&sql)
-            .bind(tenant.as_str())
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(Credential::try_from)
-            .collect()
+        users::credentials(&self.pool, tenant, user_id).await
     }
 
     async fn credential(
@@ -405,17 +214,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         credential_id: &[u8],
     ) -> Result<Credential, StoreError> {
-        let sql = format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE tenant_id = $1 AND id = $2"
-        );
-        sqlx::query_as::<_, CredentialRow>(&sql)
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        users::credential(&self.pool, tenant, credential_id).await
     }
 
     async fn insert_registration(
@@ -423,13 +222,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         registration: &NewRegistration,
     ) -> Result<(), StoreError> {
-        // READ COMMITTED is enough: a concurrent insert of the same user makes this one wait
-        // for it and then do nothing, and the SELECT below (a new snapshot) sees the winner's
-        // row. On any error below, the transaction is rolled back when `tx` drops (Postgres
-        // has aborted it anyway).
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        register_in(&mut tx, tenant, registration).await?;
-        tx.commit().await.map_err(backend)
+        users::insert_registration(&self.pool, tenant, registration).await
     }
 
     async fn insert_registrations(
@@ -437,11 +230,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         registrations: &[NewRegistration],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        for registration in registrations {
-            register_in(&mut tx, tenant, registration).await?;
-        }
-        tx.commit().await.map_err(backend)
+        users::insert_registrations(&self.pool, tenant, registrations).await
     }
 
     async fn record_credential_use(
@@ -450,43 +239,7 @@ impl Store for PostgresStore {
         credential_id: &[u8],
         update: &CredentialUse,
     ) -> Result<(), StoreError> {
-        // Compare-and-set: a concurrent update of the same row makes this one wait, and
-        // Postgres then re-checks `sign_count = $7` against the committed row, so of several
-        // assertions verified against the same count only the first applies.
-        let update_row = sqlx::query_as::<_, (String,)>(
-            "UPDATE credentials SET sign_count = $1, backup_eligible = $2, backup_state = $3, \
-             last_used_at = $4 WHERE tenant_id = $5 AND id = $6 AND sign_count = $7 \
-             RETURNING user_id",
-        )
-        .bind(i64::from(update.sign_count))
-        .bind(update.backup_eligible)
-        .bind(update.backup_state)
-        .bind(update.at)
-        .bind(tenant.as_str())
-        .bind(credential_id)
-        .bind(i64::from(update.expected_sign_count));
-        if !update.reset_failures {
-            // One statement, committed on its own.
-            return match update_row
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?
-            {
-                Some(_) => Ok(()),
-                None => Err(StoreError::Conflict("counter_changed")),
-            };
-        }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let Some((user_id,)) = update_row.fetch_optional(&mut *tx).await.map_err(backend)? else {
-            return Err(StoreError::Conflict("counter_changed"));
-        };
-        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        users::record_credential_use(&self.pool, tenant, credential_id, update).await
     }
 
     async fn rename_credential(
@@ -495,19 +248,7 @@ impl Store for PostgresStore {
         credential_id: &[u8],
         name: Option<&str>,
     ) -> Result<Credential, StoreError> {
-        let sql = format!(
-            "UPDATE credentials SET friendly_name = $1 WHERE tenant_id = $2 AND id = $3 \
-             RETURNING {CREDENTIAL_COLUMNS}"
-        );
-        sqlx::query_as::<_, CredentialRow>(&sql)
-            .bind(name)
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+        users::rename_credential(&self.pool, tenant, credential_id, name).await
     }
 
     async fn delete_own_credential(
@@ -517,43 +258,7 @@ impl Store for PostgresStore {
         credential_id: &[u8],
         keep_one: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        // The user's row, locked: deletes (and registrations) of one user take turns, so the
-        // count below is still true at the delete.
-        let user: Option<(i32,)> =
-            sqlx::query_as("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant.as_str())
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-        if user.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let (held, owned): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COUNT(*) FILTER (WHERE id = $1) FROM credentials \
-             WHERE tenant_id = $2 AND user_id = $3",
-        )
-        .bind(credential_id)
-        .bind(tenant.as_str())
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if owned == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if keep_one && held <= 1 {
-            return Err(StoreError::Conflict("last_credential"));
-        }
-        sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND id = $2 AND user_id = $3")
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        users::delete_own_credential(&self.pool, tenant, user_id, credential_id, keep_one).await
     }
 
     async fn delete_credential(
@@ -561,13 +266,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         credential_id: &[u8],
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        found(done.rows_affected())
+        users::delete_credential(&self.pool, tenant, credential_id).await
     }
 
     async fn record_failure(
@@ -576,74 +275,19 @@ impl Store for PostgresStore {
         user_id: &str,
         at: i64,
     ) -> Result<u32, StoreError> {
-        // One statement: concurrent failures each add one.
-        let count: Option<(i64,)> = sqlx::query_as(
-            "UPDATE users SET failed_attempts = failed_attempts + 1, last_failed_at = $3 \
-             WHERE tenant_id = $1 AND id = $2 RETURNING failed_attempts",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (count,) = count.ok_or(StoreError::NotFound)?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        users::record_failure(&self.pool, tenant, user_id, at).await
     }
 
     async fn insert_session(&self, tenant: &TenantId, session: &Session) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO ceremony_sessions (id, tenant_id, kind, state, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(session.id.as_slice())
-        .bind(tenant.as_str())
-        .bind(session.kind.as_str())
-        .bind(&session.state)
-        .bind(session.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "session_exists"))?;
-        Ok(())
+        ceremonies::insert_session(&self.pool, tenant, session).await
     }
 
     async fn take_session(&self, tenant: &TenantId, id: &[u8; 32]) -> Result<Session, StoreError> {
-        // One statement: of several concurrent finishes (on any node), the first to lock the
-        // row deletes it and the others find nothing.
-        let row: Option<(Vec<u8>, String, String, i64)> = sqlx::query_as(
-            "DELETE FROM ceremony_sessions WHERE tenant_id = $1 AND id = $2 \
-             RETURNING id, kind, state, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(id.as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (id, kind, state, expires_at) = row.ok_or(StoreError::NotFound)?;
-        Ok(Session {
-            id: hash32(id)?,
-            kind: session_kind(&kind)?,
-            state,
-            expires_at,
-        })
+        ceremonies::take_session(&self.pool, tenant, id).await
     }
 
     async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let mut swept = 0;
-        for table in [
-            "ceremony_sessions",
-            "registration_tokens",
-            "redeemed_tokens",
-        ] {
-            let sql = format!("DELETE FROM {table} WHERE expires_at < $1");
-            swept += sqlx::query(&sql)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-        }
-        Ok(swept)
+        ceremonies::sweep_expired(&self.pool, now).await
     }
 
     async fn insert_registration_token(
@@ -651,21 +295,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         token: &RegistrationToken,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO registration_tokens \
-             (id, tenant_id, user_id, user_name, display_name, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(token.id.as_slice())
-        .bind(tenant.as_str())
-        .bind(&token.user_id)
-        .bind(&token.user_name)
-        .bind(&token.display_name)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| write_error(e, "registration_token_exists"))?;
-        Ok(())
+        ceremonies::insert_registration_token(&self.pool, tenant, token).await
     }
 
     async fn take_registration_token(
@@ -673,39 +303,11 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         id: &[u8; 32],
     ) -> Result<RegistrationToken, StoreError> {
-        // One statement, as in `take_session`: the token is used once.
-        let row: Option<(Vec<u8>, String, String, String, i64)> = sqlx::query_as(
-            "DELETE FROM registration_tokens WHERE tenant_id = $1 AND id = $2 \
-             RETURNING id, user_id, user_name, display_name, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(id.as_slice())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (id, user_id, user_name, display_name, expires_at) = row.ok_or(StoreError::NotFound)?;
-        Ok(RegistrationToken {
-            id: hash32(id)?,
-            user_id,
-            user_name,
-            display_name,
-            expires_at,
-        })
+        ceremonies::take_registration_token(&self.pool, tenant, id).await
     }
 
     async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 \
-             ORDER BY created_at DESC, kid COLLATE \"C\""
-        );
-        Ok(sqlx::query_as::<_, SigningKeyRow>(&sql)
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(SigningKeyRecord::from)
-            .collect())
+        tenants::signing_keys(&self.pool, tenant).await
     }
 
     async fn insert_signing_key(
@@ -713,22 +315,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         key: &SigningKeyRecord,
     ) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO signing_keys (tenant_id, {SIGNING_KEY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        );
-        sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.public_jwk)
-            .bind(&key.sealed_private_key)
-            .bind(key.created_at)
-            .bind(key.retired_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| write_error(e, "signing_key_exists"))?;
-        Ok(())
+        tenants::insert_signing_key(&self.pool, tenant, key).await
     }
 
     async fn redeem_token(
@@ -737,18 +324,7 @@ impl Store for PostgresStore {
         jti: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        // One statement: of concurrent redemptions, one inserts and the others do nothing.
-        let done = sqlx::query(
-            "INSERT INTO redeemed_tokens (tenant_id, jti, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, jti) DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        ceremonies::redeem_token(&self.pool, tenant, jti, expires_at).await
     }
 
     async fn insert_audit_event(
@@ -756,24 +332,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         event: &AuditEvent,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events \
-             (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(tenant.as_str())
-        .bind(event.at)
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.subject)
-        .bind(&event.outcome)
-        .bind(json(&event.details)?)
-        .bind(&event.ip)
-        .bind(&event.request_id)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        ceremonies::insert_audit_event(&self.pool, tenant, event).await
     }
 
     async fn audit_events(
@@ -782,29 +341,11 @@ impl Store for PostgresStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, actor, action, subject, outcome, details, ip, request_id \
-             FROM audit_events WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(tenant.as_str())
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .into_iter()
-        .map(AuditEvent::try_from)
-        .collect()
+        ceremonies::audit_events(&self.pool, tenant, before, limit).await
     }
 
     async fn tenant_policy(&self, tenant: &TenantId) -> Result<Option<String>, StoreError> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT policy FROM tenants WHERE id = $1")
-                .bind(tenant.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        row.map(|(policy,)| policy).ok_or(StoreError::NotFound)
+        tenants::tenant_policy(&self.pool, tenant).await
     }
 
     async fn set_tenant_policy(
@@ -812,13 +353,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         policy: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE tenants SET policy = $1 WHERE id = $2")
-            .bind(policy)
-            .bind(tenant.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        found(done.rows_affected())
+        tenants::set_tenant_policy(&self.pool, tenant, policy).await
     }
 
     async fn replace_backup_codes(
@@ -828,26 +363,7 @@ impl Store for PostgresStore {
         hashes: &[[u8; 32]],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM backup_codes WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        for hash in hashes {
-            sqlx::query(
-                "INSERT INTO backup_codes (tenant_id, user_id, code_hash, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(tenant.as_str())
-            .bind(user_id)
-            .bind(hash.as_slice())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| write_error(e, "backup_code_exists"))?;
-        }
-        tx.commit().await.map_err(backend)
+        users::replace_backup_codes(&self.pool, tenant, user_id, hashes, now).await
     }
 
     async fn unused_backup_codes(
@@ -855,19 +371,7 @@ impl Store for PostgresStore {
         tenant: &TenantId,
         user_id: &str,
     ) -> Result<Vec<[u8; 32]>, StoreError> {
-        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-            "SELECT code_hash FROM backup_codes WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.into_iter()
-            .map(|(hash,)| {
-                <[u8; 32]>::try_from(hash).map_err(|_| corrupt("backup_codes.code_hash"))
-            })
-            .collect()
+        users::unused_backup_codes(&self.pool, tenant, user_id).await
     }
 
     async fn use_backup_code(
@@ -877,158 +381,22 @@ impl Store for PostgresStore {
         hash: &[u8; 32],
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let done = sqlx::query(
-            "UPDATE backup_codes SET used_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND code_hash = $4 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .bind(user_id)
-        .bind(hash.as_slice())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
+        users::use_backup_code(&self.pool, tenant, user_id, hash, now).await
     }
 
     async fn reset_failures(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(user_id)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        found(done.rows_affected())
+        users::reset_failures(&self.pool, tenant, user_id).await
     }
 
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected())
+        tenants::retire_signing_keys(&self.pool, tenant, now).await
     }
 
     async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT value FROM server_meta WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        Ok(row.map(|(value,)| value))
+        tenants::server_meta(&self.pool, name).await
     }
 
     async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
-            "INSERT INTO server_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM server_meta WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(stored)
+        tenants::server_meta_or_insert(&self.pool, name, value).await
     }
-}
-
-/// The writes of one registration, inside the caller's transaction (see
-/// [`Store::insert_registration`]).
-async fn register_in(
-    conn: &mut sqlx::PgConnection,
-    tenant: &TenantId,
-    registration: &NewRegistration,
-) -> Result<(), StoreError> {
-    let user = &registration.user;
-    let c = &registration.credential;
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
-    )
-    .bind(tenant.as_str())
-    .bind(&user.id)
-    .bind(&user.user_handle)
-    .bind(&user.name)
-    .bind(&user.display_name)
-    .bind(user.created_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| write_error(e, "user_name_taken"))?;
-    // FOR UPDATE: registrations of one user take turns from here, so the credential count
-    // below cannot be passed by two at once.
-    let (handle,): (Vec<u8>,) =
-        sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant.as_str())
-            .bind(&user.id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(backend)?;
-    if handle != user.user_handle {
-        return Err(StoreError::Conflict("user_changed"));
-    }
-    if let Some(max) = registration.max_credentials {
-        let (held,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM credentials WHERE tenant_id = $1 AND user_id = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(&user.id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(backend)?;
-        if held >= i64::from(max) {
-            return Err(StoreError::Conflict("credential_limit"));
-        }
-    }
-    let sql = format!(
-        "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    );
-    sqlx::query(&sql)
-        .bind(tenant.as_str())
-        .bind(&c.id)
-        .bind(&user.id)
-        .bind(&c.public_key)
-        .bind(c.algorithm)
-        .bind(i64::from(c.sign_count))
-        .bind(c.uv_initialized)
-        .bind(c.backup_eligible)
-        .bind(c.backup_state)
-        .bind(json(&c.transports)?)
-        .bind(&c.aaguid)
-        .bind(&c.attestation_format)
-        .bind(&c.attestation_type)
-        .bind(&c.attestation_object)
-        .bind(&c.friendly_name)
-        .bind(c.created_at)
-        .bind(c.last_used_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| write_error(e, "credential_exists"))?;
-    sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(&user.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    Ok(())
 }
