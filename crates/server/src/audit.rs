@@ -13,6 +13,8 @@ use crate::tenant::TenantId;
 pub struct Audit {
     tenant: TenantId,
     event: AuditEvent,
+    /// Set by [`Audit::stored_with`]: the event went to the store with the change it records.
+    stored: bool,
 }
 
 impl Audit {
@@ -37,7 +39,25 @@ impl Audit {
                 ip: ip.map(|ip| ip.to_string()),
                 request_id,
             },
+            stored: false,
         }
+    }
+
+    /// The event as [`Audit::finish`] would store it with `outcome`, for a store call that
+    /// writes it in the same unit of work as the change it records. Call
+    /// [`Audit::stored_with`] once that call has succeeded.
+    pub fn event(&self, state: &AppState, outcome: &str) -> AuditEvent {
+        AuditEvent {
+            at: state.clock.now().0,
+            outcome: outcome.to_owned(),
+            ..self.event.clone()
+        }
+    }
+
+    /// Says that the event (from [`Audit::event`]) is stored: [`Audit::finish`] then stores
+    /// nothing more.
+    pub fn stored_with(&mut self) {
+        self.stored = true;
     }
 
     /// Names the user or credential concerned.
@@ -55,6 +75,9 @@ impl Audit {
     /// Stores the event with its outcome (`success` or an error code). A failure to store is
     /// logged, not returned: the ceremony's outcome stands either way.
     pub async fn finish(mut self, state: &AppState, outcome: &str) {
+        if self.stored {
+            return;
+        }
         self.event.at = state.clock.now().0;
         outcome.clone_into(&mut self.event.outcome);
         if let Err(e) = state

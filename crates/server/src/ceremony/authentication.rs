@@ -330,6 +330,20 @@ async fn finish_authentication_inner(
         None => Vec::new(),
     };
 
+    let user_verified = verified.user_verified();
+    // The token is signed before the use is recorded, so that nothing can fail once it is: the
+    // use and its audit event (outcome `success`) are then stored in one unit of work, the
+    // finish's one write after taking the session. A token signed for a use that is not
+    // recorded is never sent.
+    let token = token_keys::mint(
+        state,
+        (&ctx.tenant, &ctx.settings),
+        token_keys::Purpose::Authentication,
+        &user,
+        Some(&credential.id),
+        user_verified,
+    )
+    .await?;
     let now = state.clock.now().0;
     let update = CredentialUse {
         expected_sign_count: credential.sign_count,
@@ -339,12 +353,13 @@ async fn finish_authentication_inner(
         at: now,
         reset_failures: user.failed_attempts > 0,
     };
+    let event = audit.event(state, "success");
     match state
         .store
-        .record_credential_use(tenant, &credential.id, &update)
+        .record_sign_in(tenant, &credential.id, &update, &event)
         .await
     {
-        Ok(()) => {}
+        Ok(()) => audit.stored_with(),
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::Conflict(
                 "counter_regression",
@@ -360,16 +375,6 @@ async fn finish_authentication_inner(
         last_used_at: Some(now),
         ..credential
     };
-    let user_verified = verified.user_verified();
-    let token = token_keys::mint(
-        state,
-        (&ctx.tenant, &ctx.settings),
-        token_keys::Purpose::Authentication,
-        &user,
-        Some(&credential.id),
-        user_verified,
-    )
-    .await?;
     Ok(Authenticated {
         user,
         credential,

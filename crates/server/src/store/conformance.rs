@@ -184,3 +184,61 @@ pub(super) async fn failures_count_with_their_time(store: &dyn Store) {
     store.reset_failures(&a, "u1").await.unwrap();
     assert_eq!(store.user(&a, "u1").await.unwrap().failed_attempts, 0);
 }
+
+/// A sign-in's use and its audit event are stored together, and a lost compare-and-set stores
+/// neither; a user inserted twice at once is inserted once (both callers see it), and a name
+/// another user holds is `user_name_taken`.
+pub(super) async fn sign_ins_store_their_event_with_their_use(store: &dyn Store) {
+    let a = two_credentials(store).await;
+    let event = |outcome: &str| super::AuditEvent {
+        id: 0,
+        at: NOW,
+        actor: "api_key:sk_test".to_owned(),
+        action: "authentication.finish".to_owned(),
+        subject: Some("user:u1".to_owned()),
+        outcome: outcome.to_owned(),
+        details: serde_json::json!({}),
+        ip: None,
+        request_id: None,
+    };
+    let update = super::CredentialUse {
+        expected_sign_count: 5,
+        sign_count: 6,
+        backup_eligible: true,
+        backup_state: true,
+        at: NOW + 1,
+        reset_failures: true,
+    };
+    store
+        .record_sign_in(&a, b"c0", &update, &event("success"))
+        .await
+        .unwrap();
+    // The same counter again: another sign-in got there first.
+    let lost = store
+        .record_sign_in(&a, b"c0", &update, &event("lost"))
+        .await;
+    assert!(matches!(lost, Err(StoreError::Conflict("counter_changed"))));
+    let stored = store.credential(&a, b"c0").await.unwrap();
+    assert_eq!((stored.sign_count, stored.last_used_at), (6, Some(NOW + 1)));
+    let events = store.audit_events(&a, None, 10).await.unwrap();
+    let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["success"]);
+
+    let new = user("u2", 2);
+    let (first, second) = futures_util::future::join(
+        store.insert_user_if_absent(&a, &new),
+        store.insert_user_if_absent(&a, &new),
+    )
+    .await;
+    let created = [first.unwrap(), second.unwrap()];
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+    let same_name = User {
+        id: "u3".to_owned(),
+        user_handle: vec![3; 32],
+        ..new
+    };
+    assert!(matches!(
+        store.insert_user_if_absent(&a, &same_name).await,
+        Err(StoreError::Conflict("user_name_taken"))
+    ));
+}

@@ -435,6 +435,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         update: &CredentialUse,
     ) -> Result<(), StoreError>;
 
+    /// Records a verified assertion as [`Store::record_credential_use`] does and appends its
+    /// audit event, in one unit of work: both are stored or neither is (a sign-in's one write).
+    async fn record_sign_in(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        update: &CredentialUse,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
     /// Sets (or clears) a credential's friendly name.
     async fn rename_credential(
         &self,

@@ -242,6 +242,16 @@ impl Store for PostgresStore {
         users::record_credential_use(&self.pool, tenant, credential_id, update).await
     }
 
+    async fn record_sign_in(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        update: &CredentialUse,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        users::record_sign_in(&self.pool, tenant, credential_id, update, event).await
+    }
+
     async fn rename_credential(
         &self,
         tenant: &TenantId,

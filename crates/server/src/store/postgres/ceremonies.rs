@@ -151,6 +151,16 @@ pub(super) async fn insert_audit_event(
     tenant: &TenantId,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    insert_audit_event_in(&mut conn, tenant, event).await
+}
+
+/// [`insert_audit_event`] on `conn` (inside the caller's transaction).
+pub(super) async fn insert_audit_event_in(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events \
          (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
@@ -165,7 +175,7 @@ pub(super) async fn insert_audit_event(
     .bind(json(&event.details)?)
     .bind(&event.ip)
     .bind(&event.request_id)
-    .execute(pool)
+    .execute(conn)
     .await
     .map_err(backend)?;
     Ok(())

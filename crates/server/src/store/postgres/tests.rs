@@ -1052,4 +1052,5 @@ conformance_on_postgres!(
     own_credential_deletes_keep_the_last,
     registrations_stop_at_the_limit,
     failures_count_with_their_time,
+    sign_ins_store_their_event_with_their_use,
 );

@@ -3,12 +3,13 @@
 //! of the [`Store`](crate::store::Store) method of the same name.
 
 use sqlx::postgres::PgPool;
+use sqlx::PgConnection;
 
 use crate::store::rows::{
     backend, corrupt, found, json, write_error, CredentialRow, UserRow, CREDENTIAL_COLUMNS,
     USER_COLUMNS,
 };
-use crate::store::{Credential, CredentialUse, NewRegistration, StoreError, User};
+use crate::store::{AuditEvent, Credential, CredentialUse, NewRegistration, StoreError, User};
 use crate::tenant::TenantId;
 
 /// A user by the app's ID.
@@ -45,7 +46,8 @@ pub(super) async fn insert_user_if_absent(
     user: &User,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
+        "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(tenant.as_str())
     .bind(&user.id)
@@ -56,7 +58,17 @@ pub(super) async fn insert_user_if_absent(
     .execute(pool)
     .await
     .map_err(|e| write_error(e, "user_name_taken"))?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    // Nothing inserted: the ID exists (created here or by a concurrent request), or another
+    // user has the name. Any unique index arbitrates (no conflict target): with only the ID's,
+    // a concurrent insert of the same new user fails on the name's index instead of waiting.
+    match self::user(pool, tenant, &user.id).await {
+        Ok(_) => Ok(false),
+        Err(StoreError::NotFound) => Err(StoreError::Conflict("user_name_taken")),
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes a user and their credentials.
@@ -150,10 +162,42 @@ pub(super) async fn record_credential_use(
     credential_id: &[u8],
     update: &CredentialUse,
 ) -> Result<(), StoreError> {
+    if !update.reset_failures {
+        // One statement, committed on its own.
+        let mut conn = pool.acquire().await.map_err(backend)?;
+        return record_use_in(&mut conn, tenant, credential_id, update).await;
+    }
+    let mut tx = pool.begin().await.map_err(backend)?;
+    record_use_in(&mut tx, tenant, credential_id, update).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// [`record_credential_use`] and the sign-in's audit event, in one transaction.
+pub(super) async fn record_sign_in(
+    pool: &PgPool,
+    tenant: &TenantId,
+    credential_id: &[u8],
+    update: &CredentialUse,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    record_use_in(&mut tx, tenant, credential_id, update).await?;
+    super::ceremonies::insert_audit_event_in(&mut tx, tenant, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// A verified assertion's writes, on `conn` (inside the caller's transaction when the failure
+/// count is reset too).
+async fn record_use_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    credential_id: &[u8],
+    update: &CredentialUse,
+) -> Result<(), StoreError> {
     // Compare-and-set: a concurrent update of the same row makes this one wait, and
     // Postgres then re-checks `sign_count = $7` against the committed row, so of several
     // assertions verified against the same count only the first applies.
-    let update_row = sqlx::query_as::<_, (String,)>(
+    let owner = sqlx::query_as::<_, (String,)>(
         "UPDATE credentials SET sign_count = $1, backup_eligible = $2, backup_state = $3, \
          last_used_at = $4 WHERE tenant_id = $5 AND id = $6 AND sign_count = $7 \
          RETURNING user_id",
@@ -164,25 +208,22 @@ pub(super) async fn record_credential_use(
     .bind(update.at)
     .bind(tenant.as_str())
     .bind(credential_id)
-    .bind(i64::from(update.expected_sign_count));
-    if !update.reset_failures {
-        // One statement, committed on its own.
-        return match update_row.fetch_optional(pool).await.map_err(backend)? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::Conflict("counter_changed")),
-        };
-    }
-    let mut tx = pool.begin().await.map_err(backend)?;
-    let Some((user_id,)) = update_row.fetch_optional(&mut *tx).await.map_err(backend)? else {
+    .bind(i64::from(update.expected_sign_count))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let Some((user_id,)) = owner else {
         return Err(StoreError::Conflict("counter_changed"));
     };
-    sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-    tx.commit().await.map_err(backend)
+    if update.reset_failures {
+        sqlx::query("UPDATE users SET failed_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(&user_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Sets (or clears) a credential's friendly name.
@@ -427,7 +468,7 @@ async fn register_in(
     let c = &registration.credential;
     sqlx::query(
         "INSERT INTO users (tenant_id, id, user_handle, name, display_name, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(tenant.as_str())
     .bind(&user.id)
@@ -439,14 +480,16 @@ async fn register_in(
     .await
     .map_err(|e| write_error(e, "user_name_taken"))?;
     // FOR UPDATE: registrations of one user take turns from here, so the credential count
-    // below cannot be passed by two at once.
+    // below cannot be passed by two at once. No row: the insert did nothing because another
+    // user has the name (any unique index arbitrates, see `insert_user_if_absent`).
     let (handle,): (Vec<u8>,) =
         sqlx::query_as("SELECT user_handle FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
             .bind(tenant.as_str())
             .bind(&user.id)
-            .fetch_one(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(backend)?;
+            .map_err(backend)?
+            .ok_or(StoreError::Conflict("user_name_taken"))?;
     if handle != user.user_handle {
         return Err(StoreError::Conflict("user_changed"));
     }

@@ -27,8 +27,8 @@ use connections::Connections;
 use open::{open_blocking, Location};
 use sql::{all, convert, exec, one, sqlite_error, write_error};
 use units::{
-    compare_and_set_use, delete_own_credential_in, insert_api_key_in, insert_tenant_in,
-    insert_user_in, register_in, replace_backup_codes_in, reset_failures_in, select,
+    delete_own_credential_in, insert_api_key_in, insert_audit_event_in, insert_tenant_in,
+    insert_user_in, record_use_in, register_in, replace_backup_codes_in, reset_failures_in, select,
     take_registration_token_in, tenant_returned, user_from,
 };
 
@@ -330,13 +330,27 @@ impl Store for SqliteStore {
             credential_id.to_vec(),
             update.clone(),
         );
+        self.write(move |conn| record_use_in(conn, &tenant, &credential_id, &update))
+            .await
+    }
+
+    async fn record_sign_in(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        update: &CredentialUse,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let details = json(&event.details)?;
+        let (tenant, credential_id, update, event) = (
+            tenant.as_str().to_owned(),
+            credential_id.to_vec(),
+            update.clone(),
+            event.clone(),
+        );
         self.write(move |conn| {
-            let owner = compare_and_set_use(conn, &tenant, &credential_id, &update)?
-                .ok_or(StoreError::Conflict("counter_changed"))?;
-            if update.reset_failures {
-                reset_failures_in(conn, &tenant, &owner)?;
-            }
-            Ok(())
+            record_use_in(conn, &tenant, &credential_id, &update)?;
+            insert_audit_event_in(conn, &tenant, &event, &details)
         })
         .await
     }
@@ -602,28 +616,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let details = json(&event.details)?;
         let (tenant, event) = (tenant.as_str().to_owned(), event.clone());
-        self.write(move |conn| {
-            exec(
-                conn,
-                "INSERT INTO audit_events \
-                 (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params![
-                    tenant,
-                    event.at,
-                    event.actor,
-                    event.action,
-                    event.subject,
-                    event.outcome,
-                    details,
-                    event.ip,
-                    event.request_id
-                ],
-            )
-            .map_err(sqlite_error)?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| insert_audit_event_in(conn, &tenant, &event, &details))
+            .await
     }
 
     async fn audit_events(

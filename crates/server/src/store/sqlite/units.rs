@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, Params};
 use super::rows;
 use super::sql::{exec, one, sqlite_error, write_error};
 use crate::store::rows::{json, UserRow, CREDENTIAL_COLUMNS};
-use crate::store::{CredentialUse, NewApiKey, NewRegistration, StoreError, Tenant, User};
+use crate::store::{
+    AuditEvent, CredentialUse, NewApiKey, NewRegistration, StoreError, Tenant, User,
+};
 
 pub(super) fn insert_tenant_in(
     conn: &Connection,
@@ -187,7 +189,7 @@ pub(super) fn register_in(
 
 /// A sign-in's compare-and-set of the credential's counter and flags: answers the owner, or
 /// `None` when the stored counter is no longer `update.expected_sign_count`.
-pub(super) fn compare_and_set_use(
+fn compare_and_set_use(
     conn: &Connection,
     tenant: &str,
     credential_id: &[u8],
@@ -293,5 +295,48 @@ pub(super) fn replace_backup_codes_in(
         )
         .map_err(write_error("backup_code_exists"))?;
     }
+    Ok(())
+}
+
+/// A verified assertion's writes (see [`crate::store::Store::record_credential_use`]).
+pub(super) fn record_use_in(
+    conn: &Connection,
+    tenant: &str,
+    credential_id: &[u8],
+    update: &CredentialUse,
+) -> Result<(), StoreError> {
+    let owner = compare_and_set_use(conn, tenant, credential_id, update)?
+        .ok_or(StoreError::Conflict("counter_changed"))?;
+    if update.reset_failures {
+        reset_failures_in(conn, tenant, &owner)?;
+    }
+    Ok(())
+}
+
+/// Appends an audit event; `details` is its details' JSON text.
+pub(super) fn insert_audit_event_in(
+    conn: &Connection,
+    tenant: &str,
+    event: &AuditEvent,
+    details: &str,
+) -> Result<(), StoreError> {
+    exec(
+        conn,
+        "INSERT INTO audit_events \
+         (tenant_id, at, actor, action, subject, outcome, details, ip, request_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            tenant,
+            event.at,
+            event.actor,
+            event.action,
+            event.subject,
+            event.outcome,
+            details,
+            event.ip,
+            event.request_id
+        ],
+    )
+    .map_err(sqlite_error)?;
     Ok(())
 }
