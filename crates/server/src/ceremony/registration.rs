@@ -423,13 +423,31 @@ async fn finish_registration_inner(
         None => Vec::new(),
     };
 
+    let user_verified = verified.user_verified();
+    // Signed before the registration is stored, so that nothing can fail once it is: the
+    // registration and its audit event (outcome `success`) are then stored in one unit of
+    // work. A token signed for a registration that is not stored is never sent.
+    let token = token_keys::mint(
+        state,
+        (&ctx.tenant, &ctx.settings),
+        token_keys::Purpose::Registration,
+        &user,
+        Some(&credential.id),
+        user_verified,
+    )
+    .await?;
     let registration = NewRegistration {
         user,
         credential,
         max_credentials: Some(ctx.settings.max_credentials_per_user),
     };
-    match state.store.insert_registration(tenant, &registration).await {
-        Ok(()) => {}
+    let event = audit.event(state, "success");
+    match state
+        .store
+        .record_registration(tenant, &registration, &event)
+        .await
+    {
+        Ok(()) => audit.stored_with(),
         Err(StoreError::Conflict("credential_exists")) => {
             return Err(ApiError::Conflict(
                 "credential_exists",
@@ -454,16 +472,6 @@ async fn finish_registration_inner(
     let NewRegistration {
         user, credential, ..
     } = registration;
-    let user_verified = verified.user_verified();
-    let token = token_keys::mint(
-        state,
-        (&ctx.tenant, &ctx.settings),
-        token_keys::Purpose::Registration,
-        &user,
-        Some(&credential.id),
-        user_verified,
-    )
-    .await?;
     Ok(Registered {
         authenticator_name: state.authenticator_name(&verified.aaguid),
         user,

@@ -242,3 +242,38 @@ pub(super) async fn sign_ins_store_their_event_with_their_use(store: &dyn Store)
         Err(StoreError::Conflict("user_name_taken"))
     ));
 }
+
+/// A registration and its audit event are stored together; a refused one stores neither.
+pub(super) async fn registrations_store_their_event_with_them(store: &dyn Store) {
+    let a = two_credentials(store).await;
+    let event = |outcome: &str| super::AuditEvent {
+        id: 0,
+        at: NOW,
+        actor: "api_key:sk_test".to_owned(),
+        action: "registration.finish".to_owned(),
+        subject: Some("user:u1".to_owned()),
+        outcome: outcome.to_owned(),
+        details: serde_json::json!({"aaguid": "x"}),
+        ip: None,
+        request_id: None,
+    };
+    let mut third = registration(user("u1", 1), credential(b"c2", "u1", NOW));
+    store
+        .record_registration(&a, &third, &event("success"))
+        .await
+        .unwrap();
+    third.credential.id = b"c3".to_vec();
+    third.max_credentials = Some(3);
+    let refused = store
+        .record_registration(&a, &third, &event("refused"))
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict("credential_limit"))
+    ));
+    assert_eq!(store.credentials(&a, "u1").await.unwrap().len(), 3);
+    let events = store.audit_events(&a, None, 10).await.unwrap();
+    let outcomes: Vec<&str> = events.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["success"]);
+    assert_eq!(events[0].details, serde_json::json!({"aaguid": "x"}));
+}

@@ -417,6 +417,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         registration: &NewRegistration,
     ) -> Result<(), StoreError>;
 
+    /// [`Store::insert_registration`] and the registration's audit event, in one unit of work:
+    /// both are stored or neither is (a registration's one write).
+    async fn record_registration(
+        &self,
+        tenant: &TenantId,
+        registration: &NewRegistration,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
     /// Stores many registrations in one transaction, each as [`Store::insert_registration`]
     /// would; all or none. For bulk loads (`passkeyd seed`), not for ceremonies.
     async fn insert_registrations(

@@ -225,6 +225,15 @@ impl Store for PostgresStore {
         users::insert_registration(&self.pool, tenant, registration).await
     }
 
+    async fn record_registration(
+        &self,
+        tenant: &TenantId,
+        registration: &NewRegistration,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        users::record_registration(&self.pool, tenant, registration, event).await
+    }
+
     async fn insert_registrations(
         &self,
         tenant: &TenantId,

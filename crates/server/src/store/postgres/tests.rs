@@ -1053,4 +1053,5 @@ conformance_on_postgres!(
     registrations_stop_at_the_limit,
     failures_count_with_their_time,
     sign_ins_store_their_event_with_their_use,
+    registrations_store_their_event_with_them,
 );

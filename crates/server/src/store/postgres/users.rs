@@ -141,6 +141,19 @@ pub(super) async fn insert_registration(
     tx.commit().await.map_err(backend)
 }
 
+/// [`insert_registration`] and the registration's audit event, in one transaction.
+pub(super) async fn record_registration(
+    pool: &PgPool,
+    tenant: &TenantId,
+    registration: &NewRegistration,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    register_in(&mut tx, tenant, registration).await?;
+    super::ceremonies::insert_audit_event_in(&mut tx, tenant, event).await?;
+    tx.commit().await.map_err(backend)
+}
+
 /// Stores many registrations in one transaction; all or none.
 pub(super) async fn insert_registrations(
     pool: &PgPool,

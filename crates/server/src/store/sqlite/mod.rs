@@ -305,6 +305,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_registration(
+        &self,
+        tenant: &TenantId,
+        registration: &NewRegistration,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let details = json(&event.details)?;
+        let (tenant, registration, event) = (
+            tenant.as_str().to_owned(),
+            registration.clone(),
+            event.clone(),
+        );
+        self.write(move |conn| {
+            register_in(conn, &tenant, &registration)?;
+            insert_audit_event_in(conn, &tenant, &event, &details)
+        })
+        .await
+    }
+
     async fn insert_registrations(
         &self,
         tenant: &TenantId,
