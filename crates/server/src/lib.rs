@@ -102,23 +102,15 @@ pub fn starting_app() -> Router {
 fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     use axum::http::{header, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    let store = state.store.clone();
+    let state = state.clone();
     CorsLayer::new()
         .allow_origin(AllowOrigin::async_predicate(move |origin, _parts| {
-            let store = store.clone();
+            let state = state.clone();
             async move {
                 let Ok(origin) = origin.to_str() else {
                     return false;
                 };
-                match store.tenants().await {
-                    Ok(tenants) => tenants
-                        .iter()
-                        .any(|t| t.origins.iter().any(|o| o == origin)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "CORS: cannot read tenants");
-                        false
-                    }
-                }
+                service::tenants::origin_allowed(&state, origin).await
             }
         }))
         // PATCH and DELETE and `Authorization` for the user-facing `/me` routes, which a page

@@ -1,6 +1,8 @@
 //! What every handler can reach.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use passkeyd_webauthn::mds::{authenticator_name, MetadataBlob};
 use passkeyd_webauthn::{Aaguid, UnixTime};
@@ -30,6 +32,28 @@ pub struct AppState {
     /// The publishable key the demo page at `/` uses, when the demo is on (the `default`
     /// tenant allows open sign-up). Publishable keys are public by design.
     pub demo_publishable_key: Option<Arc<str>>,
+    /// The origins some tenant allows, as last read, for CORS answers.
+    pub allowed_origins: Arc<OriginCache>,
+}
+
+/// A set of origins read at some moment, kept until it is older than a caller's bound.
+#[derive(Debug, Default)]
+pub struct OriginCache(Mutex<Option<(Instant, Arc<HashSet<String>>)>>);
+
+impl OriginCache {
+    /// The set, if it was read less than `max_age` ago.
+    pub fn fresh(&self, max_age: Duration) -> Option<Arc<HashSet<String>>> {
+        let cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        cached
+            .as_ref()
+            .filter(|(read_at, _)| read_at.elapsed() < max_age)
+            .map(|(_, origins)| Arc::clone(origins))
+    }
+
+    /// Keeps `origins`, read now.
+    pub fn put(&self, origins: Arc<HashSet<String>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), origins));
+    }
 }
 
 impl AppState {
@@ -45,6 +69,7 @@ impl AppState {
             rate_limits: Arc::new(rate_limits),
             metadata: None,
             demo_publishable_key: None,
+            allowed_origins: Arc::default(),
         }
     }
 

@@ -2,6 +2,10 @@
 //! routes by the host they are served on) and the operator's changes to a tenant's Cedar
 //! policy, each audited.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::{finish, Provenance, Tenant};
 use crate::error::ApiError;
 use crate::policy;
@@ -12,6 +16,32 @@ use crate::tenant::TenantId;
 
 /// The audit trail's name for the operator (the holder of the operator key).
 pub const OPERATOR: &str = "operator";
+
+/// How long CORS answers from the origins it last read before it reads them again. A preflight
+/// costs a stranger one request and must not cost passkeyd a read of every tenant; a tenant's
+/// new origin is allowed by CORS at most this long after it is added. This is no
+/// authorisation: every request is still checked against its own tenant's origins at once.
+pub const ORIGINS_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Whether some tenant allows `origin` (for CORS), from the origins read at most
+/// [`ORIGINS_MAX_AGE`] ago. False when the tenants cannot be read.
+pub async fn origin_allowed(state: &AppState, origin: &str) -> bool {
+    if let Some(origins) = state.allowed_origins.fresh(ORIGINS_MAX_AGE) {
+        return origins.contains(origin);
+    }
+    match state.store.tenants().await {
+        Ok(tenants) => {
+            let origins: HashSet<String> = tenants.into_iter().flat_map(|t| t.origins).collect();
+            let allowed = origins.contains(origin);
+            state.allowed_origins.put(Arc::new(origins));
+            allowed
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "CORS: cannot read tenants");
+            false
+        }
+    }
+}
 
 /// The tenant `id`; 404 `not_found` if there is none.
 pub async fn tenant(state: &AppState, id: &TenantId) -> Result<Tenant, ApiError> {

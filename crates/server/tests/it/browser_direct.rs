@@ -758,6 +758,35 @@ async fn publishable_keys_are_bound_to_their_origins_and_the_public_routes() {
     server.stop().await;
 }
 
+/// CORS answers from the origins read at most a second ago (a stranger's preflights cost no
+/// read of every tenant each): a tenant added meanwhile is admitted once that second is over.
+#[tokio::test]
+async fn cors_admits_a_new_tenants_origin_within_a_second() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let preflight = || {
+        server
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                server.url("/webauthn/registration/request"),
+            )
+            .header(ORIGIN_HEADER, ACME_ORIGIN)
+            .header(ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .send()
+    };
+    let before = preflight().await.unwrap();
+    assert!(!before.headers().contains_key(ACCESS_CONTROL_ALLOW_ORIGIN));
+    server.add_tenant("acme").await;
+    tokio::time::sleep(
+        passkeyd::service::tenants::ORIGINS_MAX_AGE + std::time::Duration::from_millis(100),
+    )
+    .await;
+    let after = preflight().await.unwrap();
+    assert_eq!(after.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], ACME_ORIGIN);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn cors_admits_exactly_the_origins_some_tenant_lists() {
     let dir = TempDir::new().unwrap();
