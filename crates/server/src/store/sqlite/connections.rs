@@ -3,7 +3,9 @@
 //! **Reads** run on the calling thread, on one of a few read-only connections kept idle
 //! between uses. In WAL mode a reader never waits for the writer and sees the last committed
 //! state; the hot reads are single indexed lookups that take microseconds, less than waking
-//! another thread would.
+//! another thread would. (A read does wait, on its thread, while another process recovers the
+//! WAL after a crash or holds the database exclusively: up to the busy timeout, as rarely as
+//! that happens.)
 //!
 //! **Writes** are units of work: a closure that runs its statements on the one writing
 //! connection, owned by a thread of its own (SQLite allows one writer at a time; queueing the
