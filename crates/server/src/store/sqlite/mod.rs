@@ -1,7 +1,7 @@
 //! The SQLite store: one database file in WAL mode, through rusqlite.
 //!
 //! Reads run on the calling thread and writes are units of work committed in groups by one
-//! writer thread ([`connections`]): a request pays no thread hand-off for a read and one for
+//! writer thread (`connections.rs`): a request pays no thread hand-off for a read and one for
 //! each unit it writes, however many statements that unit has. sqlx, which the PostgreSQL
 //! store uses, hands every SQLite statement (and every row) to a worker thread and back; under
 //! load those wake-ups cost more CPU than the ceremony's cryptography (docs/performance.md).
