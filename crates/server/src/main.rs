@@ -7,11 +7,6 @@ use clap::Parser;
 use passkeyd::cli::{Cli, Command};
 use passkeyd::config::Config;
 
-/// mimalloc: measurably cheaper than the system allocator for the server's many short-lived
-/// allocations (docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Unlocked handles: holding the stderr lock here would block every logging worker thread.
