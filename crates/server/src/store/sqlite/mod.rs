@@ -29,7 +29,8 @@ use sql::{all, convert, exec, one, sqlite_error, write_error};
 use units::{
     delete_own_credential_in, insert_api_key_in, insert_audit_event_in, insert_tenant_in,
     insert_user_in, record_use_in, register_in, replace_backup_codes_in, reset_failures_in, select,
-    take_registration_token_in, tenant_returned, user_from,
+    server_meta_or_insert_in, sweep_expired_in, take_registration_token_in, tenant_returned,
+    user_from,
 };
 
 mod connections;
@@ -507,21 +508,7 @@ impl Store for SqliteStore {
     }
 
     async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
-        self.write(move |conn| {
-            let mut swept = 0;
-            for sql in [
-                "DELETE FROM ceremony_sessions WHERE expires_at < ?",
-                "DELETE FROM registration_tokens WHERE expires_at < ?",
-                "DELETE FROM redeemed_tokens WHERE expires_at < ?",
-            ] {
-                swept += exec(conn, sql, [now])
-                    .map_err(sqlite_error)?
-                    .try_into()
-                    .unwrap_or(u64::MAX);
-            }
-            Ok(swept)
-        })
-        .await
+        self.write(move |conn| sweep_expired_in(conn, now)).await
     }
 
     async fn insert_registration_token(
@@ -789,22 +776,8 @@ impl Store for SqliteStore {
 
     async fn server_meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         let (name, value) = (name.to_owned(), value.to_vec());
-        self.write(move |conn| {
-            exec(
-                conn,
-                "INSERT INTO server_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                params![name, value],
-            )
-            .map_err(sqlite_error)?;
-            one(
-                conn,
-                "SELECT value FROM server_meta WHERE name = ?",
-                [&name],
-                |row| row.get(0),
-            )?
-            .ok_or(StoreError::NotFound)
-        })
-        .await
+        self.write(move |conn| server_meta_or_insert_in(conn, &name, &value))
+            .await
     }
 }
 

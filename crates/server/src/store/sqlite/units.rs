@@ -340,3 +340,41 @@ pub(super) fn insert_audit_event_in(
     .map_err(sqlite_error)?;
     Ok(())
 }
+
+/// Deletes the sessions, registration tokens and redeemed-token records that expired before
+/// `now`; answers how many rows went.
+pub(super) fn sweep_expired_in(conn: &Connection, now: i64) -> Result<u64, StoreError> {
+    let mut swept = 0;
+    for sql in [
+        "DELETE FROM ceremony_sessions WHERE expires_at < ?",
+        "DELETE FROM registration_tokens WHERE expires_at < ?",
+        "DELETE FROM redeemed_tokens WHERE expires_at < ?",
+    ] {
+        swept += exec(conn, sql, [now])
+            .map_err(sqlite_error)?
+            .try_into()
+            .unwrap_or(u64::MAX);
+    }
+    Ok(swept)
+}
+
+/// The installation's value `name`, after storing `value` under it if there was none.
+pub(super) fn server_meta_or_insert_in(
+    conn: &Connection,
+    name: &str,
+    value: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    exec(
+        conn,
+        "INSERT INTO server_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        params![name, value],
+    )
+    .map_err(sqlite_error)?;
+    one(
+        conn,
+        "SELECT value FROM server_meta WHERE name = ?",
+        [name],
+        |row| row.get(0),
+    )?
+    .ok_or(StoreError::NotFound)
+}
