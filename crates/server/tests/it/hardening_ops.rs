@@ -108,10 +108,8 @@ async fn forget_key_check(dir: &Path) {
             conn.close().await.unwrap();
         }
         None => {
-            let url = format!("sqlite://{}", dir.join("passkeyd.db").display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
+            let conn = rusqlite::Connection::open(dir.join("passkeyd.db")).unwrap();
+            conn.execute(sql, []).unwrap();
         }
     }
 }
