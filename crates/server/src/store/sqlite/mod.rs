@@ -9,7 +9,7 @@
 //! Durability is unchanged by the grouping: `synchronous=FULL` in WAL mode, and no caller is
 //! answered before the commit that holds its unit is on disk.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
@@ -114,13 +114,15 @@ impl Store for SqliteStore {
     }
 
     async fn tenant(&self, tenant: &TenantId) -> Result<Tenant, StoreError> {
-        let sql = select(TENANT_COLUMNS, "FROM tenants WHERE id = ?");
-        self.read(|conn| tenant_returned(conn, &sql, [tenant.as_str()]))
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| select(TENANT_COLUMNS, "FROM tenants WHERE id = ?"));
+        self.read(|conn| tenant_returned(conn, &SQL, [tenant.as_str()]))
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let sql = select(TENANT_COLUMNS, "FROM tenants ORDER BY id");
-        convert(self.read(|conn| all(conn, &sql, [], rows::tenant))?)
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| select(TENANT_COLUMNS, "FROM tenants ORDER BY id"));
+        convert(self.read(|conn| all(conn, &SQL, [], rows::tenant))?)
     }
 
     async fn update_tenant(
@@ -183,18 +185,21 @@ impl Store for SqliteStore {
     }
 
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<ApiKey, StoreError> {
-        let sql = select(API_KEY_COLUMNS, "FROM api_keys WHERE prefix = ?");
-        self.read(|conn| one(conn, &sql, [prefix], rows::api_key))?
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| select(API_KEY_COLUMNS, "FROM api_keys WHERE prefix = ?"));
+        self.read(|conn| one(conn, &SQL, [prefix], rows::api_key))?
             .ok_or(StoreError::NotFound)?
             .try_into()
     }
 
     async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
-        let sql = select(
-            API_KEY_COLUMNS,
-            "FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, prefix",
-        );
-        convert(self.read(|conn| all(conn, &sql, [tenant.as_str()], rows::api_key))?)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            select(
+                API_KEY_COLUMNS,
+                "FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, prefix",
+            )
+        });
+        convert(self.read(|conn| all(conn, &SQL, [tenant.as_str()], rows::api_key))?)
     }
 
     async fn revoke_api_key(
@@ -218,23 +223,27 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, tenant: &TenantId, user_id: &str) -> Result<User, StoreError> {
-        let sql = select(USER_COLUMNS, "FROM users WHERE tenant_id = ? AND id = ?");
-        user_from(self.read(|conn| one(conn, &sql, [tenant.as_str(), user_id], rows::user))?)
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| select(USER_COLUMNS, "FROM users WHERE tenant_id = ? AND id = ?"));
+        user_from(self.read(|conn| one(conn, &SQL, [tenant.as_str(), user_id], rows::user))?)
     }
 
     async fn user_by_name(&self, tenant: &TenantId, name: &str) -> Result<User, StoreError> {
-        let sql = select(USER_COLUMNS, "FROM users WHERE tenant_id = ? AND name = ?");
-        user_from(self.read(|conn| one(conn, &sql, [tenant.as_str(), name], rows::user))?)
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| select(USER_COLUMNS, "FROM users WHERE tenant_id = ? AND name = ?"));
+        user_from(self.read(|conn| one(conn, &SQL, [tenant.as_str(), name], rows::user))?)
     }
 
     async fn user_by_handle(&self, tenant: &TenantId, handle: &[u8]) -> Result<User, StoreError> {
         // The handle binds as a BLOB, the column's type: SQLite never finds a TEXT value
         // equal to a BLOB one.
-        let sql = select(
-            USER_COLUMNS,
-            "FROM users WHERE tenant_id = ? AND user_handle = ?",
-        );
-        user_from(self.read(|conn| one(conn, &sql, params![tenant.as_str(), handle], rows::user))?)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            select(
+                USER_COLUMNS,
+                "FROM users WHERE tenant_id = ? AND user_handle = ?",
+            )
+        });
+        user_from(self.read(|conn| one(conn, &SQL, params![tenant.as_str(), handle], rows::user))?)
     }
 
     async fn insert_user_if_absent(
@@ -266,11 +275,13 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         user_id: &str,
     ) -> Result<Vec<Credential>, StoreError> {
-        let sql = select(
-            CREDENTIAL_COLUMNS,
-            "FROM credentials WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, id",
-        );
-        convert(self.read(|conn| all(conn, &sql, [tenant.as_str(), user_id], rows::credential))?)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            select(
+                CREDENTIAL_COLUMNS,
+                "FROM credentials WHERE tenant_id = ? AND user_id = ? ORDER BY created_at, id",
+            )
+        });
+        convert(self.read(|conn| all(conn, &SQL, [tenant.as_str(), user_id], rows::credential))?)
     }
 
     async fn credential(
@@ -278,14 +289,16 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         credential_id: &[u8],
     ) -> Result<Credential, StoreError> {
-        let sql = select(
-            CREDENTIAL_COLUMNS,
-            "FROM credentials WHERE tenant_id = ? AND id = ?",
-        );
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            select(
+                CREDENTIAL_COLUMNS,
+                "FROM credentials WHERE tenant_id = ? AND id = ?",
+            )
+        });
         self.read(|conn| {
             one(
                 conn,
-                &sql,
+                &SQL,
                 params![tenant.as_str(), credential_id],
                 rows::credential,
             )
@@ -557,11 +570,13 @@ impl Store for SqliteStore {
     }
 
     async fn signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let sql = select(
-            SIGNING_KEY_COLUMNS,
-            "FROM signing_keys WHERE tenant_id = ? ORDER BY created_at DESC, kid",
-        );
-        let rows = self.read(|conn| all(conn, &sql, [tenant.as_str()], rows::signing_key))?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            select(
+                SIGNING_KEY_COLUMNS,
+                "FROM signing_keys WHERE tenant_id = ? ORDER BY created_at DESC, kid",
+            )
+        });
+        let rows = self.read(|conn| all(conn, &SQL, [tenant.as_str()], rows::signing_key))?;
         Ok(rows.into_iter().map(SigningKeyRecord::from).collect())
     }
 
