@@ -19,6 +19,7 @@ use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::service::{self, callers};
 pub use crate::service::{Caller, UserCaller};
+use crate::settings::TenantSettings;
 use crate::state::AppState;
 use crate::tenant::TenantId;
 use crate::token_keys::Purpose;
@@ -64,9 +65,13 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::UnauthenticatedAnyKey)?;
         if caller.kind == ApiKeyKind::Publishable {
             if let Some(origin) = parts.headers.get(header::ORIGIN) {
-                let allowed = origin
-                    .to_str()
-                    .is_ok_and(|o| caller.tenant.origins.iter().any(|t| t == o));
+                // The tenant's own origins and its related origins (`crate::origins`); settings
+                // that do not parse allow only the former.
+                let settings =
+                    TenantSettings::from_map(&caller.tenant.settings).unwrap_or_default();
+                let allowed = origin.to_str().is_ok_and(|o| {
+                    crate::origins::web_origin_allowed(&caller.tenant.origins, &settings, o)
+                });
                 if !allowed {
                     return Err(ApiError::Forbidden(
                         "this origin is not one of the tenant's origins",

@@ -65,6 +65,24 @@ impl ClientIp {
     }
 }
 
+/// Whether the request's direct peer is a proxy whose forwarding headers are believed, by
+/// the rule of [`ClientIp`]: one of `PASSKEYD_TRUSTED_PROXIES` when set, else any peer with
+/// `PASSKEYD_TRUST_FORWARDED_FOR=true`, else none.
+pub fn peer_is_trusted_proxy(parts: &Parts, state: &AppState) -> bool {
+    let config = &state.config;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_canonical());
+    match peer {
+        Some(peer) if !config.trusted_proxies.is_empty() => {
+            config.trusted_proxies.iter().any(|net| net.contains(&peer))
+        }
+        Some(_) => config.trust_forwarded_for,
+        None => false,
+    }
+}
+
 /// The client behind `peer` (see [`ClientIp`]): at most `trusted_hops` proxies, each of which
 /// `is_trusted` must accept, are walked through from the right of `X-Forwarded-For`.
 fn client_ip(

@@ -102,6 +102,11 @@ pub enum ApiError {
         /// The tenant's `step_up_max_age_secs` (`details.max_age_secs`).
         max_age_secs: u32,
     },
+    /// Another error with more members of `details` (its code, status and message are the
+    /// wrapped error's): e.g. what an `origin_mismatch` expected and what came
+    /// (`crate::diagnosis::mismatch_details`).
+    #[error("{0}")]
+    Detailed(Box<ApiError>, serde_json::Map<String, serde_json::Value>),
 }
 
 impl ApiError {
@@ -143,6 +148,7 @@ impl ApiError {
             Self::PolicyInvalid(_) => "policy_invalid",
             Self::NotImplemented(_) => "not_implemented",
             Self::StepUpRequired { .. } => "step_up_required",
+            Self::Detailed(inner, _) => inner.code(),
         }
     }
 
@@ -171,6 +177,7 @@ impl ApiError {
             Self::PolicyInvalid(_) => StatusCode::BAD_REQUEST,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::StepUpRequired { .. } => StatusCode::FORBIDDEN,
+            Self::Detailed(inner, _) => inner.status(),
         }
     }
 }
@@ -233,6 +240,13 @@ struct ErrorInfo {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Detailed(inner, more) = self {
+            let mut response = inner.into_response();
+            if let Some(info) = response.extensions_mut().get_mut::<ErrorInfo>() {
+                info.details.extend(more);
+            }
+            return response;
+        }
         let log_detail = match &self {
             Self::Internal(e) => Some(error_chain(e.as_ref())),
             Self::Unavailable(e) => Some(error_chain(e.as_ref())),

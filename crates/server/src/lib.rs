@@ -35,9 +35,11 @@ pub mod ceremony;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod diagnosis;
 pub mod error;
 pub mod metrics;
 pub mod names;
+pub mod origins;
 pub mod policy;
 pub mod rate_limit;
 pub mod routes;
@@ -76,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::demo::router())
         .merge(routes::compat::router())
         .merge(routes::openapi::router())
+        .merge(routes::wellknown::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state);
     with_layers(routes).layer(cors)

@@ -107,6 +107,18 @@ pub struct TenantSettings {
     /// codes, such a change needs a token whose `amr` shows a passkey or a backup code with
     /// `auth_time` at most this old, else 403 `step_up_required`.
     pub step_up_max_age_secs: u32,
+    // Related origins and app association (`crate::origins`, `/.well-known/...`), kept together.
+    /// Web origins of other sites that may use this tenant's RP ID (WebAuthn L3 §5.11 Related
+    /// Origin Requests), served at `https://{rpId}/.well-known/webauthn` and accepted as
+    /// ceremony origins: `https://host[:port]` (`http` only for localhost), at most 5 distinct
+    /// registrable labels ([`crate::origins::MAX_LABELS`]).
+    pub related_origins: Vec<String>,
+    /// Android apps sharing the RP ID's passkeys, served at `/.well-known/assetlinks.json`;
+    /// each signing certificate's `android:apk-key-hash:` origin is accepted.
+    pub android_apps: Vec<crate::origins::AndroidApp>,
+    /// Apple apps sharing the RP ID's passkeys (`TEAMID.bundle.id`), served at
+    /// `/.well-known/apple-app-site-association` (`webcredentials`).
+    pub apple_app_ids: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -134,6 +146,9 @@ impl Default for TenantSettings {
             jitsudo_methods: JITSUDO_METHODS.iter().map(|m| (*m).to_owned()).collect(),
             user_token_max_ttl_secs: 3_600,
             step_up_max_age_secs: 300,
+            related_origins: Vec::new(),
+            android_apps: Vec::new(),
+            apple_app_ids: Vec::new(),
         }
     }
 }
@@ -254,6 +269,7 @@ impl TenantSettings {
                 "jitsudo_methods lists an unknown method (known: webauthn_passkey, webauthn_fido)",
             ));
         }
+        crate::origins::check_settings(self).map_err(SettingsError::Invalid)?;
         let rules = self.attestation_policy;
         if !rules.allow_none && self.attestation == AttestationConveyancePreference::None {
             return Err(SettingsError::Invalid(
@@ -354,6 +370,9 @@ mod tests {
             json!({"user_token_max_ttl_secs": 86_401}),
             json!({"step_up_max_age_secs": 29}),
             json!({"step_up_max_age_secs": 3_601}),
+            json!({"related_origins": ["http://example.com"]}),
+            json!({"android_apps": [{"package_name": "com.example", "sha256_cert_fingerprints": ["AB"]}]}),
+            json!({"apple_app_ids": ["com.example.app"]}),
         ] {
             assert!(
                 TenantSettings::from_map(&map(bad.clone())).is_err(),

@@ -265,7 +265,7 @@ async fn finish_authentication_inner(
             Ok(_) => CeremonyError::CredentialNotAllowed.into(),
             Err(e) => e,
         };
-        return Err(hidden_name_error(error));
+        return Err(hidden_name_error(ctx, error, &parsed));
     };
     audit.subject(format!(
         "user:{} credential:{}",
@@ -291,8 +291,8 @@ async fn finish_authentication_inner(
     };
     let verified = match verify_authentication(&parsed, &expect(identification), &stored) {
         Ok(verified) => verified,
-        Err(e) if hide_names => return Err(hidden_name_error(e)),
-        Err(e) => return Err(e.into()),
+        Err(e) if hide_names => return Err(hidden_name_error(ctx, e, &parsed)),
+        Err(e) => return Err(ctx.rejected(e, &parsed.response.client_data_json.0)),
     };
     // A credential that verified its user at registration must do so again (docs/security.md,
     // "User verification"), unless this sign-in asked for no verification. Checked after the
@@ -394,7 +394,11 @@ fn not_allowed() -> ApiError {
 /// eligibility, the signature): one answer for all, so it cannot tell a real name from a decoy.
 /// Failures of the request itself (client data, RP ID, flags) keep their codes: they come out
 /// the same for every name.
-fn hidden_name_error(error: VerifyError) -> ApiError {
+fn hidden_name_error(
+    ctx: &Context,
+    error: VerifyError,
+    parsed: &AuthenticationResponseJson,
+) -> ApiError {
     use passkeyd_webauthn::error::AuthenticatorDataError;
     match error {
         VerifyError::Signature
@@ -404,6 +408,6 @@ fn hidden_name_error(error: VerifyError) -> ApiError {
         | VerifyError::AuthenticatorData(AuthenticatorDataError::BackupEligibilityChanged) => {
             not_allowed()
         }
-        other => other.into(),
+        other => ctx.rejected(other, &parsed.response.client_data_json.0),
     }
 }

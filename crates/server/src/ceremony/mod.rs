@@ -94,8 +94,36 @@ impl Context {
         )
     }
 
+    /// The RP ID and every origin the tenant accepts: its own, its related origins and its
+    /// Android apps' ([`crate::origins::accepted`]).
     fn relying_party(&self) -> RelyingParty {
-        RelyingParty::new(self.tenant.rp_id.clone(), self.tenant.origins.clone())
+        let origins = crate::origins::accepted(&self.tenant.origins, &self.settings);
+        RelyingParty::new(self.tenant.rp_id.clone(), origins)
+    }
+
+    /// The answer to a failed verification. An `origin_mismatch` or `rp_id_mismatch` gains
+    /// `details`: what the tenant expected, the origin that came (from `client_data_json`,
+    /// which the caller sent) and the `passkeyd doctor` finding that explains it
+    /// ([`crate::diagnosis::mismatch_details`]; the accepted origins only for the secret key).
+    fn rejected(&self, error: passkeyd_webauthn::VerifyError, client_data_json: &[u8]) -> ApiError {
+        let code = error.code();
+        if code != "origin_mismatch" && code != "rp_id_mismatch" {
+            return error.into();
+        }
+        let received = serde_json::from_slice::<serde_json::Value>(client_data_json)
+            .ok()
+            .and_then(|v| v.get("origin").and_then(|o| o.as_str()).map(str::to_owned));
+        let accepted = crate::origins::accepted(&self.tenant.origins, &self.settings);
+        match crate::diagnosis::mismatch_details(
+            code,
+            &self.tenant.rp_id,
+            &accepted,
+            received.as_deref(),
+            self.secret,
+        ) {
+            Some(details) => ApiError::Detailed(Box::new(error.into()), details),
+            None => error.into(),
+        }
     }
 
     /// The kind of caller, as a session remembers who began it: `secret`, `publishable`,

@@ -351,13 +351,9 @@ async fn finish_registration_inner(
         Some(_) | None => {}
     }
 
-    let result = RegistrationResponseJson::from_json(response).and_then(|parsed| {
-        Ok((
-            verify_registration_response(state, ctx, &session, &parsed)?,
-            parsed,
-        ))
-    });
-    let (verified, parsed) = result?;
+    let parsed = RegistrationResponseJson::from_json(response)?;
+    let verified = verify_registration_response(state, ctx, &session, &parsed)
+        .map_err(|e| ctx.rejected(e, &parsed.response.client_data_json.0))?;
 
     let now = state.clock.now().0;
     let user_existed = existing.is_some();

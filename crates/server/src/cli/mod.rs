@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use passkeyd_webauthn::UnixTime;
 
 pub mod api_key;
+pub mod doctor;
 pub mod mds;
 pub mod policy;
 pub mod seed;
@@ -55,6 +56,9 @@ pub enum Command {
         #[command(subcommand)]
         command: api_key::ApiKeyCommand,
     },
+    /// Check the configuration, the database and (with --url) the running deployment, and say
+    /// what would make passkeys fail, with a stable code per finding.
+    Doctor(doctor::DoctorArgs),
     /// Manage the FIDO Metadata Service BLOB the server consults.
     Mds {
         /// What to do with it.
@@ -93,6 +97,7 @@ pub async fn run(
     err: &mut impl Write,
 ) -> ExitCode {
     let result = match command {
+        Command::Doctor(args) => return doctor::run(&args, &config, out, err).await,
         Command::Serve => serve::serve(config, shutdown, out).await,
         Command::Migrate => serve::migrate(&config, out).await,
         Command::Tenant { command } => tenant::run(command, &config, out).await,

@@ -24,6 +24,7 @@ pub mod registration;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod wellknown;
 
 pub use crate::client_ip::ClientIp;
 

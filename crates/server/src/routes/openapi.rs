@@ -116,6 +116,10 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::compat::jitsudo::sign_in_begin,
         crate::routes::compat::jitsudo::sign_in_complete,
         openapi_json,
+        // Related origins and app association (routes/wellknown.rs).
+        crate::routes::wellknown::webauthn,
+        crate::routes::wellknown::assetlinks,
+        crate::routes::wellknown::apple,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Document),
@@ -135,6 +139,10 @@ async fn openapi_json() -> impl IntoResponse {
         (name = "audit", description = "The tenant's audit trail (secret key)."),
         (name = "meta", description = "This description."),
         (name = "demo", description = "The demo page."),
+        (name = "well-known", description = "The association files of an RP ID's host, for \
+            the tenants whose RP ID is the request's host (`Host`, or `X-Forwarded-Host` from a \
+            trusted proxy): related origins (WebAuthn L3 §5.11), Android asset links and \
+            Apple's `webcredentials`. No key; 404 for a host that is no tenant's RP ID."),
         (name = "fido_conformance", description = "The API the FIDO Alliance conformance tools \
             drive, for the `default` tenant, no key. Off (404) unless that tenant's \
             `fido_conformance` setting is true: for certification runs only. A failed request \

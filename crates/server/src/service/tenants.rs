@@ -31,7 +31,17 @@ pub async fn origin_allowed(state: &AppState, origin: &str) -> bool {
     }
     match state.store.tenants().await {
         Ok(tenants) => {
-            let origins: HashSet<String> = tenants.into_iter().flat_map(|t| t.origins).collect();
+            // A tenant's own origins and its related origins (`crate::origins`): pages on both
+            // call the browser-direct routes.
+            let origins: HashSet<String> = tenants
+                .into_iter()
+                .flat_map(|t| {
+                    let related = TenantSettings::from_map(&t.settings)
+                        .map(|s| s.related_origins)
+                        .unwrap_or_default();
+                    t.origins.into_iter().chain(related)
+                })
+                .collect();
             let allowed = origins.contains(origin);
             state.allowed_origins.put(Arc::new(origins));
             allowed

@@ -277,3 +277,17 @@ pub(super) async fn registrations_store_their_event_with_them(store: &dyn Store)
     assert_eq!(outcomes, ["success"]);
     assert_eq!(events[0].details, serde_json::json!({"aaguid": "x"}));
 }
+
+/// The database's clock, where it has one of its own, is the real time (within the test's
+/// run): `passkeyd doctor` measures this host's skew against it.
+pub(super) async fn database_time_is_the_real_time(store: &dyn Store) {
+    let before = crate::state::system_now().0;
+    let database = store.database_time().await.unwrap();
+    let after = crate::state::system_now().0;
+    if let Some(now) = database {
+        assert!(
+            (before - 2..=after + 2).contains(&now),
+            "{before} <= {now} <= {after}"
+        );
+    }
+}

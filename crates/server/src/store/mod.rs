@@ -314,6 +314,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Closes the connections, waiting for those in use; called once serving has stopped.
     async fn close(&self);
 
+    /// The database server's clock, in Unix seconds (`passkeyd doctor` compares it with this
+    /// host's); `None` when the database has no clock of its own (SQLite runs in this
+    /// process, on this host's clock).
+    async fn database_time(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
     /// How many tenants exist.
     async fn count_tenants(&self) -> Result<u64, StoreError>;
 

@@ -112,6 +112,14 @@ impl Store for PostgresStore {
         self.pool.close().await;
     }
 
+    async fn database_time(&self) -> Result<Option<i64>, StoreError> {
+        let (now,): (i64,) = sqlx::query_as("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(Some(now))
+    }
+
     async fn count_tenants(&self) -> Result<u64, StoreError> {
         tenants::count_tenants(&self.pool).await
     }

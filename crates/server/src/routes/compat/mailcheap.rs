@@ -216,7 +216,7 @@ async fn public_context(
     if let Some(origin) = headers.get(header::ORIGIN) {
         let allowed = origin
             .to_str()
-            .is_ok_and(|o| tenant.origins.iter().any(|t| t == o));
+            .is_ok_and(|o| crate::origins::web_origin_allowed(&tenant.origins, &settings, o));
         if !allowed {
             return Err(ApiError::Forbidden(
                 "this origin is not one of the tenant's origins",

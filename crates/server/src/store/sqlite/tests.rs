@@ -31,4 +31,5 @@ conformance_on_sqlite!(
     failures_count_with_their_time,
     sign_ins_store_their_event_with_their_use,
     registrations_store_their_event_with_them,
+    database_time_is_the_real_time,
 );
