@@ -321,6 +321,13 @@ pub fn tenant_findings(tenant: &Tenant) -> Vec<Finding> {
                 Severity::Error,
                 format!("the stored settings do not load ({e}): every ceremony fails"),
             ));
+            // Say which related origin is at fault, when that is the reason.
+            let related: Vec<String> = tenant
+                .settings
+                .get("related_origins")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            found.extend(related_findings(tenant, &related));
             return found;
         }
     };
