@@ -107,6 +107,12 @@ pub struct TenantSettings {
     /// codes, such a change needs a token whose `amr` shows a passkey or a backup code with
     /// `auth_time` at most this old, else 403 `step_up_required`.
     pub step_up_max_age_secs: u32,
+    // Webhooks (service/webhooks/settings.rs has the types and the rules).
+    /// The endpoints passkey events are posted to, signed (Standard Webhooks); their secrets
+    /// sealed with the master key. Set with `passkeyd tenant update --set webhooks=[...]` or
+    /// `PUT /admin/tenants/{id}/webhooks`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<crate::service::webhooks::WebhookEndpoint>,
 }
 
 impl Default for TenantSettings {
@@ -134,6 +140,7 @@ impl Default for TenantSettings {
             jitsudo_methods: JITSUDO_METHODS.iter().map(|m| (*m).to_owned()).collect(),
             user_token_max_ttl_secs: 3_600,
             step_up_max_age_secs: 300,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -254,6 +261,8 @@ impl TenantSettings {
                 "jitsudo_methods lists an unknown method (known: webauthn_passkey, webauthn_fido)",
             ));
         }
+        crate::service::webhooks::settings::check(&self.webhooks)
+            .map_err(SettingsError::Invalid)?;
         let rules = self.attestation_policy;
         if !rules.allow_none && self.attestation == AttestationConveyancePreference::None {
             return Err(SettingsError::Invalid(

@@ -15,6 +15,7 @@
 //! - `tokens`: registration tokens, user tokens and the redemption of result tokens.
 //! - `audit`: reading the audit trail.
 //! - `health`: readiness.
+//! - `webhooks`: the tenant's webhook endpoints, the outbox's messages, their delivery.
 
 use std::net::IpAddr;
 
@@ -31,6 +32,7 @@ pub mod mfa;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 pub use crate::store::{AuditEvent, Credential, RegistrationToken, Tenant, User};
 pub use callers::{Caller, UserCaller};
