@@ -30,3 +30,4 @@ mod peer;
 mod policies;
 mod tenancy;
 mod verify_cli;
+mod webhooks;

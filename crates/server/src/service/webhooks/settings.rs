@@ -185,7 +185,7 @@ pub fn seal_secrets(
                     }
                     None => Some(
                         signing::generate_secret(rng)
-                            .map_err(|()| "webhooks: cannot generate a secret")?,
+                            .map_err(|_| "webhooks: cannot generate a secret")?,
                     ),
                 }
             }

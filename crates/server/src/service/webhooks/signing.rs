@@ -20,9 +20,9 @@ pub fn decode_secret(text: &str) -> Option<Vec<u8>> {
 }
 
 /// A new random secret, `whsec_` and the base64 of 32 bytes.
-pub fn generate_secret(rng: &dyn SecureRandom) -> Result<String, ()> {
+pub fn generate_secret(rng: &dyn SecureRandom) -> Result<String, aws_lc_rs::error::Unspecified> {
     let mut bytes = [0u8; SECRET_LEN];
-    rng.fill(&mut bytes).map_err(drop)?;
+    rng.fill(&mut bytes)?;
     Ok(format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes)))
 }
 
