@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::service::webhooks::{self, WebhookEndpoint};
 use crate::state::AppState;
 use crate::store::AuditEvent;
 use crate::tenant::TenantId;
@@ -15,6 +16,9 @@ pub struct Audit {
     event: AuditEvent,
     /// Set by [`Audit::stored_with`]: the event went to the store with the change it records.
     stored: bool,
+    /// The tenant's webhook endpoints, when the caller holds its settings (else they are read
+    /// when the event is a webhook event).
+    webhooks: Option<Vec<WebhookEndpoint>>,
 }
 
 impl Audit {
@@ -38,20 +42,33 @@ impl Audit {
                 details: serde_json::Value::Object(serde_json::Map::new()),
                 ip: ip.map(|ip| ip.to_string()),
                 request_id,
+                webhooks: Vec::new(),
             },
             stored: false,
+            webhooks: None,
         }
     }
 
     /// The event as [`Audit::finish`] would store it with `outcome`, for a store call that
     /// writes it in the same unit of work as the change it records. Call
     /// [`Audit::stored_with`] once that call has succeeded.
+    /// The webhook messages reporting the event go with it (see [`Audit::webhooks`]).
     pub fn event(&self, state: &AppState, outcome: &str) -> AuditEvent {
-        AuditEvent {
+        let mut event = AuditEvent {
             at: state.clock.now().0,
             outcome: outcome.to_owned(),
             ..self.event.clone()
+        };
+        if let Some(endpoints) = &self.webhooks {
+            event.webhooks = webhooks::messages(endpoints, &self.tenant, &event);
         }
+        event
+    }
+
+    /// The tenant's webhook endpoints, from the settings the caller read: the event is
+    /// reported to those that want it, in the unit of work that stores it.
+    pub fn webhooks(&mut self, endpoints: &[WebhookEndpoint]) {
+        self.webhooks = Some(endpoints.to_vec());
     }
 
     /// Says that the event (from [`Audit::event`]) is stored: [`Audit::finish`] then stores
@@ -80,6 +97,10 @@ impl Audit {
         }
         self.event.at = state.clock.now().0;
         outcome.clone_into(&mut self.event.outcome);
+        self.event.webhooks = match &self.webhooks {
+            Some(endpoints) => webhooks::messages(endpoints, &self.tenant, &self.event),
+            None => webhooks::messages_reading_settings(state, &self.tenant, &self.event).await,
+        };
         if let Err(e) = state
             .store
             .insert_audit_event(&self.tenant, &self.event)

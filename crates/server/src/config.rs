@@ -66,6 +66,8 @@ pub struct Config {
     /// The bearer token `/metrics` requires (`PASSKEYD_METRICS_TOKEN`); without one `/metrics`
     /// is off (404): its labels name every tenant.
     pub metrics_token: Option<MetricsToken>,
+    /// The webhook delivery worker's timeouts, lease and retries (`[webhooks]` in the file).
+    pub webhooks: crate::service::webhooks::WebhookConfig,
 }
 
 impl crate::store::Location for Config {
@@ -271,6 +273,8 @@ struct FileConfig {
     database_max_connections: Option<u32>,
     admin_key: Option<String>,
     metrics_token: Option<String>,
+    #[serde(default)]
+    webhooks: crate::service::webhooks::WebhookConfig,
 }
 
 impl Config {
@@ -499,6 +503,10 @@ impl Config {
                 },
                 admin_key,
                 metrics_token,
+                webhooks: {
+                    layer.webhooks.check().map_err(|e| invalid("webhooks", e))?;
+                    layer.webhooks
+                },
             },
             warnings,
         })

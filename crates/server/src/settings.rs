@@ -119,6 +119,12 @@ pub struct TenantSettings {
     /// Apple apps sharing the RP ID's passkeys (`TEAMID.bundle.id`), served at
     /// `/.well-known/apple-app-site-association` (`webcredentials`).
     pub apple_app_ids: Vec<String>,
+    // Webhooks (service/webhooks/settings.rs has the types and the rules).
+    /// The endpoints passkey events are posted to, signed (Standard Webhooks); their secrets
+    /// sealed with the master key. Set with `passkeyd tenant update --set webhooks=[...]` or
+    /// `PUT /admin/tenants/{id}/webhooks`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<crate::service::webhooks::WebhookEndpoint>,
 }
 
 impl Default for TenantSettings {
@@ -149,6 +155,7 @@ impl Default for TenantSettings {
             related_origins: Vec::new(),
             android_apps: Vec::new(),
             apple_app_ids: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -270,6 +277,8 @@ impl TenantSettings {
             ));
         }
         crate::origins::check_settings(self).map_err(SettingsError::Invalid)?;
+        crate::service::webhooks::settings::check(&self.webhooks)
+            .map_err(SettingsError::Invalid)?;
         let rules = self.attestation_policy;
         if !rules.allow_none && self.attestation == AttestationConveyancePreference::None {
             return Err(SettingsError::Invalid(

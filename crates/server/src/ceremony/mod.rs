@@ -85,13 +85,15 @@ pub enum SessionKeys {
 
 impl Context {
     fn audit(&self, action: &'static str) -> Audit {
-        Audit::new(
+        let mut audit = Audit::new(
             &self.tenant.id,
             &self.actor,
             action,
             self.ip,
             self.request_id.clone(),
-        )
+        );
+        audit.webhooks(&self.settings.webhooks);
+        audit
     }
 
     /// The RP ID and every origin the tenant accepts: its own, its related origins and its

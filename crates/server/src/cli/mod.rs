@@ -17,6 +17,7 @@ pub mod serve;
 pub mod tenant;
 pub mod trust_files;
 pub mod verify;
+pub mod webhooks;
 
 use crate::config::{Config, DEFAULT_FILE};
 
@@ -85,6 +86,12 @@ pub enum Command {
     },
     /// Check saved WebAuthn payloads offline and say exactly which check failed.
     Verify(verify::VerifyArgs),
+    /// Webhook deliveries: the log and redeliveries (directly on the database).
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+    },
 }
 
 /// Runs a command that needs the configuration (everything but `verify` and `mds`).
@@ -104,6 +111,7 @@ pub async fn run(
         Command::ApiKey { command } => api_key::run(command, &config, out).await,
         Command::Policy { command } => policy::run(command, &config, out).await,
         Command::Seed(args) => seed::run(args, &config, out).await,
+        Command::Webhooks { command } => webhooks::run(command, &config, out).await,
         Command::Verify(_) | Command::Mds { .. } => {
             Err("this command needs no server configuration".to_owned())
         }

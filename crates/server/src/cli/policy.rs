@@ -181,6 +181,7 @@ async fn audit(store: &dyn Store, tenant: &TenantId, action: &str, text: &str) {
         details,
         ip: None,
         request_id: None,
+        webhooks: Vec::new(),
     };
     if let Err(e) = store.insert_audit_event(tenant, &event).await {
         tracing::warn!(error = %e, action, "cannot record the audit event");

@@ -89,7 +89,10 @@ pub async fn serve(
         .map_err(|e| e.to_string())?;
     }
     let sweeper = tokio::spawn(crate::sweep_periodically(state.clone()));
+    // Webhook deliveries: a delivery cut short by the stop is sent again once its lease ends.
+    let webhooks = tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
     let served = crate::serve(listener, state, until_stopped(stopped)).await;
+    webhooks.abort();
     sweeper.abort();
     store.close().await;
     tracing::info!("stopped");

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::service::webhooks::NewSecret;
 use crate::settings::TenantSettings;
 use crate::store::{self, AuditEvent, Store, StoreError, Tenant, TenantUpdate};
 use crate::tenant::{check_origin, check_rp_id, TenantId};
@@ -124,9 +125,13 @@ pub async fn run(
     config: &Config,
     out: &mut impl Write,
 ) -> Result<(), String> {
-    // Only a rotation needs the master key; it is loaded before the store is touched.
+    // Only a rotation and new webhook endpoints (whose secrets it seals) need the master key;
+    // it is loaded before the store is touched.
     let master_key = match &command {
         TenantCommand::RotateKeys(_) => Some(master_key(config)?),
+        TenantCommand::Update(args) if args.settings.iter().any(|(k, _)| k == "webhooks") => {
+            Some(master_key(config)?)
+        }
         _ => None,
     };
     let store = store::open(config).await.map_err(|e| e.to_string())?;
@@ -247,7 +252,7 @@ async fn execute(
                 Err(StoreError::NotFound) => return Err(format!("no tenant {}", args.id)),
                 Err(e) => return Err(e.to_string()),
             };
-            let settings = new_settings(&current, &update, &args.settings)?;
+            let (settings, secrets) = new_settings(&current, &update, &args.settings, master_key)?;
             // Settings first: if the second write fails, the tenant is at worst stricter.
             if settings != current.settings {
                 store
@@ -260,7 +265,13 @@ async fn execute(
             } else {
                 store.update_tenant(&args.id, &update).await
             };
-            print(out, &tenant.map_err(|e| e.to_string())?)
+            print(out, &tenant.map_err(|e| e.to_string())?)?;
+            if !secrets.is_empty() {
+                // The only time these secrets are shown: they are stored sealed.
+                let line = json!({ "webhookSecrets": secrets, "shownOnce": true });
+                writeln!(out, "{line}").map_err(|e| e.to_string())?;
+            }
+            Ok(())
         }
     }
 }
@@ -284,6 +295,7 @@ async fn audit(
         details,
         ip: None,
         request_id: None,
+        webhooks: Vec::new(),
     };
     if let Err(e) = store.insert_audit_event(tenant, &event).await {
         tracing::warn!(error = %e, action, "cannot record the audit event");
@@ -293,11 +305,16 @@ async fn audit(
 /// The settings after an update: the `--set` values merged in and checked. Moving a tenant off
 /// `localhost` turns off the open sign-up and demo page that a zero-configuration start turned
 /// on, unless this same command sets `open_signup` explicitly.
+///
+/// New `webhooks` have their secrets sealed with `master` (see
+/// [`crate::service::webhooks::settings::seal_in_settings`]); the secrets set are answered, to
+/// be shown once.
 fn new_settings(
     current: &Tenant,
     update: &TenantUpdate,
     sets: &[(String, serde_json::Value)],
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    master: Option<&MasterKey>,
+) -> Result<(serde_json::Map<String, serde_json::Value>, Vec<NewSecret>), String> {
     let mut settings = current.settings.clone();
     for (key, value) in sets {
         settings.insert(key.clone(), value.clone());
@@ -311,8 +328,20 @@ fn new_settings(
         settings.insert("open_signup".to_owned(), json!(false));
         settings.remove("demo_publishable_key");
     }
+    let secrets = match master {
+        Some(master) if sets.iter().any(|(key, _)| key == "webhooks") => {
+            crate::service::webhooks::settings::seal_in_settings(
+                master,
+                current.id.as_str(),
+                &current.settings,
+                &mut settings,
+                &SystemRandom::new(),
+            )?
+        }
+        _ => Vec::new(),
+    };
     TenantSettings::from_map(&settings).map_err(|e| e.to_string())?;
-    Ok(settings)
+    Ok((settings, secrets))
 }
 
 fn print(out: &mut impl Write, tenant: &Tenant) -> Result<(), String> {

@@ -26,10 +26,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
     if state.config.admin_key.is_none() {
         return Router::new();
     }
-    Router::new().route(
-        "/admin/tenants/{tenant_id}/policy",
-        get(show).put(set).delete(clear),
-    )
+    Router::new()
+        .route(
+            "/admin/tenants/{tenant_id}/policy",
+            get(show).put(set).delete(clear),
+        )
+        .merge(super::admin_webhooks::router())
 }
 
 /// A request that carries the operator key.

@@ -11,6 +11,7 @@ use crate::settings::TenantSettings;
 use crate::state::AppState;
 
 pub mod admin;
+pub mod admin_webhooks;
 pub mod audit;
 pub mod authentication;
 pub mod compat;

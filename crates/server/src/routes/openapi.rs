@@ -115,6 +115,11 @@ async fn openapi_json() -> impl IntoResponse {
         crate::routes::compat::jitsudo::backup_codes,
         crate::routes::compat::jitsudo::sign_in_begin,
         crate::routes::compat::jitsudo::sign_in_complete,
+        // Webhooks (routes/admin_webhooks.rs).
+        crate::routes::admin_webhooks::show,
+        crate::routes::admin_webhooks::set,
+        crate::routes::admin_webhooks::deliveries,
+        crate::routes::admin_webhooks::redeliver,
         openapi_json,
         // Related origins and app association (routes/wellknown.rs).
         crate::routes::wellknown::webauthn,

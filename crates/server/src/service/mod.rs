@@ -16,6 +16,7 @@
 //! - `audit`: reading the audit trail.
 //! - `health`: readiness.
 //! - `wellknown`: the association files of an RP ID's host (related origins, apps).
+//! - `webhooks`: the tenant's webhook endpoints, the outbox's messages, their delivery.
 
 use std::net::IpAddr;
 
@@ -32,6 +33,7 @@ pub mod mfa;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod wellknown;
 
 pub use crate::store::{AuditEvent, Credential, RegistrationToken, Tenant, User};

@@ -200,6 +200,7 @@ pub(super) async fn sign_ins_store_their_event_with_their_use(store: &dyn Store)
         details: serde_json::json!({}),
         ip: None,
         request_id: None,
+        webhooks: Vec::new(),
     };
     let update = super::CredentialUse {
         expected_sign_count: 5,
@@ -256,6 +257,7 @@ pub(super) async fn registrations_store_their_event_with_them(store: &dyn Store)
         details: serde_json::json!({"aaguid": "x"}),
         ip: None,
         request_id: None,
+        webhooks: Vec::new(),
     };
     let mut third = registration(user("u1", 1), credential(b"c2", "u1", NOW));
     store

@@ -17,6 +17,11 @@ mod conformance;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+pub mod webhooks;
+
+pub use webhooks::{
+    DeliveryStatus, NewWebhookMessage, WebhookAttempt, WebhookDelivery, WebhookOutbox,
+};
 
 /// A tenant as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +234,7 @@ pub struct RegistrationToken {
 }
 
 /// An audit event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditEvent {
     /// Sequence number (0 before it is stored).
     pub id: i64,
@@ -249,6 +254,9 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     /// The request ID.
     pub request_id: Option<String>,
+    /// The webhook messages reporting this event, written to the outbox in the same unit of
+    /// work as the event (and so as the change it records); empty when read back.
+    pub webhooks: Vec<NewWebhookMessage>,
 }
 
 /// What a registration finish writes: the credential, and the user if new.
@@ -307,7 +315,7 @@ pub enum OpenError {
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: WebhookOutbox + Send + Sync + std::fmt::Debug + 'static {
     /// Answers when the database answers a trivial query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

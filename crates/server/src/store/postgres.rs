@@ -32,6 +32,7 @@ mod ceremonies;
 mod migrate;
 mod tenants;
 mod users;
+mod webhooks;
 
 #[cfg(test)]
 mod tests;

@@ -186,6 +186,7 @@ impl TryFrom<AuditRow> for AuditEvent {
             details: serde_json::from_str(&row.details).map_err(corrupt)?,
             ip: row.ip,
             request_id: row.request_id,
+            webhooks: Vec::new(),
         })
     }
 }

@@ -31,4 +31,5 @@ mod peer;
 mod policies;
 mod tenancy;
 mod verify_cli;
+mod webhooks;
 mod wellknown;

@@ -976,6 +976,7 @@ async fn filtered_audit_pages_are_bounded_and_resumable() {
         details: json!({}),
         ip: None,
         request_id: None,
+        webhooks: Vec::new(),
     };
     server
         .state

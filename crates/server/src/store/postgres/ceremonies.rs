@@ -151,8 +151,14 @@ pub(super) async fn insert_audit_event(
     tenant: &TenantId,
     event: &AuditEvent,
 ) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await.map_err(backend)?;
-    insert_audit_event_in(&mut conn, tenant, event).await
+    if event.webhooks.is_empty() {
+        let mut conn = pool.acquire().await.map_err(backend)?;
+        return insert_audit_event_in(&mut conn, tenant, event).await;
+    }
+    // The event and its webhook messages: both or neither.
+    let mut tx = pool.begin().await.map_err(backend)?;
+    insert_audit_event_in(&mut tx, tenant, event).await?;
+    tx.commit().await.map_err(backend)
 }
 
 /// [`insert_audit_event`] on `conn` (inside the caller's transaction).
@@ -175,10 +181,10 @@ pub(super) async fn insert_audit_event_in(
     .bind(json(&event.details)?)
     .bind(&event.ip)
     .bind(&event.request_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
-    Ok(())
+    super::webhooks::insert_webhooks_in(conn, tenant, &event.webhooks).await
 }
 
 /// Audit events with an ID below `before` (all when `None`), newest first, at most `limit`.

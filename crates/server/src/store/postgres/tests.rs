@@ -159,6 +159,7 @@ fn audit(action: &str) -> AuditEvent {
         details: serde_json::json!({ "n": 1 }),
         ip: Some("127.0.0.1".to_owned()),
         request_id: None,
+        webhooks: Vec::new(),
     }
 }
 

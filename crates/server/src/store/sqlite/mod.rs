@@ -2,9 +2,8 @@
 //!
 //! Reads run on the calling thread and writes are units of work committed in groups by one
 //! writer thread (`connections.rs`): a request pays no thread hand-off for a read and one for
-//! each unit it writes, however many statements that unit has. sqlx, which the PostgreSQL
-//! store uses, hands every SQLite statement (and every row) to a worker thread and back; under
-//! load those wake-ups cost more CPU than the ceremony's cryptography (docs/performance.md).
+//! each unit it writes, however many statements it has. sqlx hands every SQLite statement and
+//! row to a worker thread and back: under load, more CPU than a ceremony's cryptography.
 //!
 //! Durability is unchanged by the grouping: `synchronous=FULL` in WAL mode, and no caller is
 //! answered before the commit that holds its unit is on disk.
@@ -39,6 +38,7 @@ mod open;
 mod rows;
 mod sql;
 mod units;
+mod webhooks;
 
 /// The SQLite implementation of [`Store`]; cheap to clone.
 #[derive(Clone, Debug)]

@@ -338,7 +338,7 @@ pub(super) fn insert_audit_event_in(
         ],
     )
     .map_err(sqlite_error)?;
-    Ok(())
+    super::webhooks::insert_webhooks_in(conn, tenant, &event.webhooks)
 }
 
 /// Deletes the sessions, registration tokens and redeemed-token records that expired before
