@@ -19,6 +19,9 @@ use crate::rate_limit::RateLimitConfig;
 use crate::tenant::{check_origin, check_rp_id};
 use crate::tokens::MasterKey;
 
+mod mds;
+pub use mds::MdsConfig;
+
 /// The file read when `--config` is not given, if it exists in the working directory.
 pub const DEFAULT_FILE: &str = "passkeyd.toml";
 
@@ -66,6 +69,8 @@ pub struct Config {
     /// The bearer token `/metrics` requires (`PASSKEYD_METRICS_TOKEN`); without one `/metrics`
     /// is off (404): its labels name every tenant.
     pub metrics_token: Option<MetricsToken>,
+    /// The FIDO Metadata Service refresh (`[mds]` in the file).
+    pub mds: MdsConfig,
 }
 
 impl crate::store::Location for Config {
@@ -271,6 +276,8 @@ struct FileConfig {
     database_max_connections: Option<u32>,
     admin_key: Option<String>,
     metrics_token: Option<String>,
+    #[serde(default)]
+    mds: mds::FileMds,
 }
 
 impl Config {
@@ -298,6 +305,9 @@ impl Config {
             "admin_key",
             "metrics_token",
             "trusted_proxies",
+            "mds.url",
+            "mds.root",
+            "mds.refresh",
         ]
         .into_iter()
         .map(|field| (field, file_key(field)))
@@ -398,6 +408,23 @@ impl Config {
                     });
                     "log_format"
                 }
+                "PASSKEYD_MDS_URL" => {
+                    layer.mds.url = Some(value.clone()).filter(|v| !v.is_empty());
+                    "mds.url"
+                }
+                "PASSKEYD_MDS_ROOT" => {
+                    let roots = value.split(',').map(str::trim).filter(|r| !r.is_empty());
+                    layer.mds.root = Some(roots.map(PathBuf::from).collect());
+                    "mds.root"
+                }
+                "PASSKEYD_MDS_REFRESH" => {
+                    layer.mds.refresh = Some(
+                        value
+                            .parse()
+                            .map_err(|_| invalid("expected a number of seconds"))?,
+                    );
+                    "mds.refresh"
+                }
                 other if OTHER_KNOWN_VARS.contains(&other) => continue,
                 other => {
                     warnings.push(format!("unknown environment variable {other} (ignored)"));
@@ -472,6 +499,11 @@ impl Config {
             None => None,
         };
 
+        let mds = layer
+            .mds
+            .build()
+            .map_err(|(field, reason)| invalid(&format!("mds.{field}"), reason))?;
+
         Ok(Loaded {
             config: Config {
                 listen: layer
@@ -499,6 +531,7 @@ impl Config {
                 },
                 admin_key,
                 metrics_token,
+                mds,
             },
             warnings,
         })

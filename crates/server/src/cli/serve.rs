@@ -89,8 +89,14 @@ pub async fn serve(
         .map_err(|e| e.to_string())?;
     }
     let sweeper = tokio::spawn(crate::sweep_periodically(state.clone()));
+    // Downloads the MDS BLOB on start and when due, and swaps in what other nodes store.
+    let mds = tokio::spawn(crate::service::mds::refresh_periodically(
+        state.clone(),
+        crate::service::mds::node_name(),
+    ));
     let served = crate::serve(listener, state, until_stopped(stopped)).await;
     sweeper.abort();
+    mds.abort();
     store.close().await;
     tracing::info!("stopped");
     served.map_err(|e| format!("server failed: {e}"))

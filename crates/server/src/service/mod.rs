@@ -15,6 +15,7 @@
 //! - `tokens`: registration tokens, user tokens and the redemption of result tokens.
 //! - `audit`: reading the audit trail.
 //! - `health`: readiness.
+//! - `mds`: the FIDO Metadata Service BLOB: verification, download, swap, status.
 
 use std::net::IpAddr;
 
@@ -27,6 +28,7 @@ pub mod audit;
 pub mod callers;
 pub mod credentials;
 pub mod health;
+pub mod mds;
 pub mod mfa;
 pub mod tenants;
 pub mod tokens;

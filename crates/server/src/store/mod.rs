@@ -14,6 +14,7 @@ use crate::tenant::TenantId;
 
 #[cfg(test)]
 mod conformance;
+pub mod mds;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -307,7 +308,7 @@ pub enum OpenError {
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: mds::MdsStore + Send + Sync + std::fmt::Debug + 'static {
     /// Answers when the database answers a trivial query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

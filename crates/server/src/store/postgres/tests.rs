@@ -1054,4 +1054,5 @@ conformance_on_postgres!(
     failures_count_with_their_time,
     sign_ins_store_their_event_with_their_use,
     registrations_store_their_event_with_them,
+    mds_blobs_only_move_forward,
 );
