@@ -19,6 +19,9 @@ use crate::rate_limit::RateLimitConfig;
 use crate::tenant::{check_origin, check_rp_id};
 use crate::tokens::MasterKey;
 
+mod mds;
+pub use mds::MdsConfig;
+
 /// The file read when `--config` is not given, if it exists in the working directory.
 pub const DEFAULT_FILE: &str = "passkeyd.toml";
 
@@ -68,6 +71,8 @@ pub struct Config {
     pub metrics_token: Option<MetricsToken>,
     /// The webhook delivery worker's timeouts, lease and retries (`[webhooks]` in the file).
     pub webhooks: crate::service::webhooks::WebhookConfig,
+    /// The FIDO Metadata Service refresh (`[mds]` in the file).
+    pub mds: MdsConfig,
 }
 
 impl crate::store::Location for Config {
@@ -275,6 +280,7 @@ struct FileConfig {
     metrics_token: Option<String>,
     #[serde(default)]
     webhooks: crate::service::webhooks::WebhookConfig,
+    mds: mds::FileMds,
 }
 
 impl Config {
@@ -302,6 +308,9 @@ impl Config {
             "admin_key",
             "metrics_token",
             "trusted_proxies",
+            "mds.url",
+            "mds.root",
+            "mds.refresh",
         ]
         .into_iter()
         .map(|field| (field, file_key(field)))
@@ -402,6 +411,23 @@ impl Config {
                     });
                     "log_format"
                 }
+                "PASSKEYD_MDS_URL" => {
+                    layer.mds.url = Some(value.clone()).filter(|v| !v.is_empty());
+                    "mds.url"
+                }
+                "PASSKEYD_MDS_ROOT" => {
+                    let roots = value.split(',').map(str::trim).filter(|r| !r.is_empty());
+                    layer.mds.root = Some(roots.map(PathBuf::from).collect());
+                    "mds.root"
+                }
+                "PASSKEYD_MDS_REFRESH" => {
+                    layer.mds.refresh = Some(
+                        value
+                            .parse()
+                            .map_err(|_| invalid("expected a number of seconds"))?,
+                    );
+                    "mds.refresh"
+                }
                 other if OTHER_KNOWN_VARS.contains(&other) => continue,
                 other => {
                     warnings.push(format!("unknown environment variable {other} (ignored)"));
@@ -476,6 +502,11 @@ impl Config {
             None => None,
         };
 
+        let mds = layer
+            .mds
+            .build()
+            .map_err(|(field, reason)| invalid(&format!("mds.{field}"), reason))?;
+
         Ok(Loaded {
             config: Config {
                 listen: layer
@@ -507,6 +538,7 @@ impl Config {
                     layer.webhooks.check().map_err(|e| invalid("webhooks", e))?;
                     layer.webhooks
                 },
+                mds,
             },
             warnings,
         })

@@ -195,17 +195,16 @@ pub async fn open_state(
     let master_key = bootstrap::master_key(store.as_ref(), &config, &SystemRandom::new())
         .await
         .map_err(|e| e.to_string())?;
-    let metadata = match cli::mds::load_kept(&config.data_dir, cli::now()) {
-        Ok(blob) => blob.map(std::sync::Arc::new),
-        Err(e) => {
-            // Without the BLOB, names fall back to the bundled list and tenants that require
-            // trusted attestation refuse more: safe to run, but the operator must know.
-            tracing::warn!(error = %e, "the imported MDS BLOB does not verify; running without it");
-            None
-        }
-    };
     let mut state = AppState::new(store, config, master_key);
-    state.metadata = metadata;
+    // The imported file (stored if newer) and the stored BLOB; without one, names fall back to
+    // the bundled list and tenants that require trusted attestation refuse more.
+    service::mds::load_at_start(
+        state.store.as_ref(),
+        &state.config,
+        &state.mds,
+        state.clock.now(),
+    )
+    .await?;
     state.demo_publishable_key = match state
         .store
         .tenant(&tenant::TenantId::default_tenant())

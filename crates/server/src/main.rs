@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let file = cli.config_file();
     let command = match cli.command {
         Command::Verify(args) => return passkeyd::cli::verify::run(&args, &mut out, &mut err),
-        Command::Mds { command } => {
+        Command::Mds { command } if command.needs_no_config() => {
             return passkeyd::cli::mds::run(&command, passkeyd::cli::now(), &mut out, &mut err)
         }
         other => other,

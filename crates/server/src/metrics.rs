@@ -10,6 +10,12 @@
 //! | `passkeyd_http_request_duration_seconds` | histogram | `method`, `route` |
 //! | `passkeyd_ceremonies_total` | counter | `tenant`, `kind`, `outcome` |
 //! | `passkeyd_ceremony_duration_seconds` | histogram | `kind` |
+//! | `passkeyd_mds_serial` | gauge | (the stored MDS BLOB's `no`; absent without one) |
+//! | `passkeyd_mds_next_update_timestamp_seconds` | gauge | (its `nextUpdate` day, start) |
+//! | `passkeyd_mds_stale` | gauge | (1: missing or past `nextUpdate`) |
+//! | `passkeyd_mds_last_fetch_timestamp_seconds` | gauge | (last download or import tried) |
+//! | `passkeyd_mds_last_fetch_success` | gauge | (1: it stored, confirmed or was not modified) |
+//! | `passkeyd_mds_fetches_total` | counter | `result` (`stored`, `not_modified`, an error code) |
 //!
 //! Every label value comes from a bounded set: the route is the route *template*, an unknown
 //! HTTP method is `other`, and an outcome is a stable error code. A label fed from the request
@@ -197,6 +203,44 @@ fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
 /// The body of `GET /metrics`: the Prometheus text format.
 pub(crate) async fn serve_metrics() -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], render()).into_response()
+}
+
+// The FIDO MDS refresh (service::mds): the state every node reads from the database, so every
+// node reports the same values.
+const MDS_SERIAL: &str = "passkeyd_mds_serial";
+const MDS_NEXT_UPDATE: &str = "passkeyd_mds_next_update_timestamp_seconds";
+const MDS_STALE: &str = "passkeyd_mds_stale";
+const MDS_LAST_FETCH: &str = "passkeyd_mds_last_fetch_timestamp_seconds";
+const MDS_LAST_FETCH_SUCCESS: &str = "passkeyd_mds_last_fetch_success";
+const MDS_FETCHES: &str = "passkeyd_mds_fetches_total";
+
+/// Counts one MDS download by its recorded result (a stable code: a bounded label).
+pub fn mds_fetch(result: &str) {
+    counter!(MDS_FETCHES, "result" => result.to_owned()).increment(1);
+}
+
+/// Publishes the MDS status as gauges.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "serials and times fit an f64's 53 bits"
+)]
+pub fn mds_status(status: &crate::service::mds::MdsStatus) {
+    if let Some(no) = status.serial {
+        ::metrics::gauge!(MDS_SERIAL).set(no as f64);
+    }
+    if let Some(day) = status
+        .next_update
+        .as_deref()
+        .and_then(passkeyd_webauthn::mds::MdsDate::parse)
+    {
+        ::metrics::gauge!(MDS_NEXT_UPDATE).set(day.start().0 as f64);
+    }
+    ::metrics::gauge!(MDS_STALE).set(if status.stale { 1.0 } else { 0.0 });
+    if let Some(at) = status.last_attempt_at {
+        ::metrics::gauge!(MDS_LAST_FETCH).set(at as f64);
+        let ok = status.last_success_at == Some(at);
+        ::metrics::gauge!(MDS_LAST_FETCH_SUCCESS).set(if ok { 1.0 } else { 0.0 });
+    }
 }
 
 #[cfg(test)]

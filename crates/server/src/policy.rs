@@ -162,6 +162,9 @@ pub struct Resource {
     pub credential_id: Option<String>,
     /// Whether the attestation chain ends at a trusted root; known at registration only.
     pub attestation_trusted: Option<bool>,
+    /// Whether the FIDO metadata BLOB is missing or past its `nextUpdate`; known at
+    /// registration only.
+    pub mds_stale: Option<bool>,
 }
 
 impl Resource {
@@ -182,6 +185,7 @@ impl Resource {
             credential_count: u32::try_from(credential_count).unwrap_or(u32::MAX),
             credential_id: Some(passkeyd_webauthn::json::base64url_encode(&credential.id)),
             attestation_trusted: None,
+            mds_stale: None,
         }
     }
 }
@@ -518,6 +522,7 @@ fn resource_attributes(
     }
     let bools = [
         ("attestationTrusted", resource.attestation_trusted),
+        ("mdsStale", resource.mds_stale),
         ("userVerified", resource.user_verified),
         ("backupEligible", resource.backup_eligible),
     ];

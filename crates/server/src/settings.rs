@@ -170,6 +170,11 @@ pub struct AttestationRules {
     pub allow_self: bool,
     /// Require a certificate chain to a trusted root (bundled roots and the MDS).
     pub require_trusted: bool,
+    /// Refuse registrations (403 `policy_denied`, notice `mds_stale: ...`) while the FIDO MDS
+    /// BLOB is missing or past its `nextUpdate` with no fresh one stored: for tenants whose
+    /// trust decisions rely on the MDS (revoked models, attestation roots). Off by default:
+    /// a stale BLOB is then still used, with a warning.
+    pub require_fresh_mds: bool,
 }
 
 impl Default for AttestationRules {
@@ -178,6 +183,7 @@ impl Default for AttestationRules {
             allow_none: true,
             allow_self: true,
             require_trusted: false,
+            require_fresh_mds: false,
         }
     }
 }

@@ -27,8 +27,9 @@ pub struct AppState {
     pub opened_keys: Arc<OpenedKeys>,
     /// Request-rate limits of the public routes and the per-tenant quotas.
     pub rate_limits: Arc<RateLimiter>,
-    /// The FIDO metadata, when loaded: authenticator names and attestation roots.
-    pub metadata: Option<Arc<MetadataBlob>>,
+    /// The FIDO metadata BLOB in use, when one is loaded (authenticator names and attestation
+    /// roots); swapped in place when a newer one is stored (`service::mds`).
+    pub mds: Arc<crate::service::mds::MdsCache>,
     /// The publishable key the demo page at `/` uses, when the demo is on (the `default`
     /// tenant allows open sign-up). Publishable keys are public by design.
     pub demo_publishable_key: Option<Arc<str>>,
@@ -67,7 +68,7 @@ impl AppState {
             master_key: Arc::new(master_key),
             opened_keys: Arc::default(),
             rate_limits: Arc::new(rate_limits),
-            metadata: None,
+            mds: Arc::default(),
             demo_publishable_key: None,
             allowed_origins: Arc::default(),
         }
@@ -75,7 +76,12 @@ impl AppState {
 
     /// The authenticator's name, from the MDS or the bundled AAGUID list.
     pub fn authenticator_name(&self, aaguid: &Aaguid) -> Option<String> {
-        authenticator_name(aaguid, self.metadata.as_deref()).map(str::to_owned)
+        authenticator_name(aaguid, self.metadata().as_deref()).map(str::to_owned)
+    }
+
+    /// The FIDO metadata BLOB in use now, if any.
+    pub fn metadata(&self) -> Option<Arc<MetadataBlob>> {
+        self.mds.current()
     }
 }
 

@@ -399,6 +399,15 @@ async fn finish_registration_inner(
     audit.detail("aaguid", audit::aaguid_text(&credential.aaguid));
     audit.detail("attestation_type", credential.attestation_type.clone());
 
+    // A tenant that relies on the MDS may refuse registrations while it is stale (missing, or
+    // past its nextUpdate with no fresh BLOB stored); policies see the fact as `mdsStale`.
+    let mds_stale = state.mds.stale(state.clock.now());
+    if mds_stale && ctx.settings.attestation_policy.require_fresh_mds {
+        return Err(ApiError::PolicyDenied {
+            notices: vec![MDS_STALE_NOTICE.to_owned()],
+        });
+    }
+
     // The tenant's policy, on the verified facts, before anything is stored.
     let notices = match policy::tenant_policies(state, tenant).await? {
         Some(policies) => {
@@ -412,6 +421,7 @@ async fn finish_registration_inner(
                     parsed.authenticator_attachment.as_deref(),
                 ),
                 attestation_trusted: Some(verified.attestation.trusted),
+                mds_stale: Some(mds_stale),
                 ..Resource::for_credential(&user, &credential, count)
             };
             policies.decide(principal, action, &resource)?
@@ -505,6 +515,10 @@ fn verify_registration_response(
     verify_registration(response, &expected, state.clock.now())
 }
 
+/// The notice of a registration refused by `attestation_policy.require_fresh_mds`.
+const MDS_STALE_NOTICE: &str = "mds_stale: the FIDO metadata (MDS BLOB) is missing or past its \
+     nextUpdate, and this tenant requires a fresh one to register";
+
 fn attestation_policy(state: &AppState, settings: &TenantSettings) -> AttestationPolicy {
     let rules = settings.attestation_policy;
     AttestationPolicy {
@@ -512,7 +526,7 @@ fn attestation_policy(state: &AppState, settings: &TenantSettings) -> Attestatio
         allow_self: rules.allow_self,
         require_trusted_chain: rules.require_trusted,
         use_bundled_roots: true,
-        metadata: state.metadata.clone(),
+        metadata: state.metadata(),
         ..AttestationPolicy::default()
     }
 }

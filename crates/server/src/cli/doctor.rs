@@ -110,6 +110,9 @@ async fn examine(args: &DoctorArgs, config: &Config) -> (Vec<Finding>, Result<()
         None => store.tenants().await.map_err(|e| e.to_string()),
     };
     let database_now = store.database_time().await;
+    let mds = crate::service::mds::status(&*store, config, now)
+        .await
+        .map_err(|e| e.to_string());
     store.close().await;
     let tenants = match tenants {
         Ok(tenants) => tenants,
@@ -126,13 +129,14 @@ async fn examine(args: &DoctorArgs, config: &Config) -> (Vec<Finding>, Result<()
     let requiring: Vec<String> = tenants
         .iter()
         .filter(|t| {
-            TenantSettings::from_map(&t.settings)
-                .is_ok_and(|s| s.attestation_policy.require_trusted)
+            TenantSettings::from_map(&t.settings).is_ok_and(|s| {
+                s.attestation_policy.require_trusted || s.attestation_policy.require_fresh_mds
+            })
         })
         .map(|t| t.id.to_string())
         .collect();
     found.extend(diagnosis::mds_findings(
-        &diagnosis::mds_state(config, now),
+        &diagnosis::mds_state(mds),
         &requiring,
     ));
     if found.is_empty() {

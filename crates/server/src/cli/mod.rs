@@ -94,7 +94,7 @@ pub enum Command {
     },
 }
 
-/// Runs a command that needs the configuration (everything but `verify` and `mds`).
+/// Runs a command that needs the configuration (everything but `verify` and `mds import`).
 /// `shutdown` ends `serve`; messages for the user go to `out`, failures to `err`.
 pub async fn run(
     command: Command,
@@ -112,9 +112,8 @@ pub async fn run(
         Command::Policy { command } => policy::run(command, &config, out).await,
         Command::Seed(args) => seed::run(args, &config, out).await,
         Command::Webhooks { command } => webhooks::run(command, &config, out).await,
-        Command::Verify(_) | Command::Mds { .. } => {
-            Err("this command needs no server configuration".to_owned())
-        }
+        Command::Mds { command } => mds::run_configured(&command, &config, out).await,
+        Command::Verify(_) => Err("this command needs no server configuration".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -91,9 +91,15 @@ pub async fn serve(
     let sweeper = tokio::spawn(crate::sweep_periodically(state.clone()));
     // Webhook deliveries: a delivery cut short by the stop is sent again once its lease ends.
     let webhooks = tokio::spawn(crate::service::webhooks::worker::run(state.clone()));
+    // Downloads the MDS BLOB on start and when due, and swaps in what other nodes store.
+    let mds = tokio::spawn(crate::service::mds::refresh_periodically(
+        state.clone(),
+        crate::service::mds::node_name(),
+    ));
     let served = crate::serve(listener, state, until_stopped(stopped)).await;
     webhooks.abort();
     sweeper.abort();
+    mds.abort();
     store.close().await;
     tracing::info!("stopped");
     served.map_err(|e| format!("server failed: {e}"))

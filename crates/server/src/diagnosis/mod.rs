@@ -203,13 +203,18 @@ pub enum MdsState {
     Usable,
 }
 
-/// The MDS BLOB the server would load now, judged as `serve` loads it (the one seam for the
-/// automatic refresh to re-point: whatever keeps the BLOB, this says whether it is usable).
-pub fn mds_state(config: &Config, now: passkeyd_webauthn::UnixTime) -> MdsState {
-    match crate::cli::mds::load_kept(&config.data_dir, now) {
-        Ok(None) => MdsState::Missing,
-        Ok(Some(_)) => MdsState::Usable,
-        Err(e) => MdsState::Unusable(e),
+/// The MDS BLOB every node would use now, judged from what the database keeps
+/// (`service::mds::status`: the imported or downloaded BLOB, verified before it was stored).
+pub fn mds_state(status: Result<crate::service::mds::MdsStatus, String>) -> MdsState {
+    match status {
+        Err(e) => MdsState::Unusable(format!("the stored BLOB cannot be read: {e}")),
+        Ok(status) if !status.present => MdsState::Missing,
+        Ok(status) if status.stale => MdsState::Unusable(format!(
+            "serial {} is past its nextUpdate {}",
+            status.serial.unwrap_or_default(),
+            status.next_update.unwrap_or_default()
+        )),
+        Ok(_) => MdsState::Usable,
     }
 }
 
@@ -221,7 +226,7 @@ pub fn mds_findings(state: &MdsState, requiring: &[String]) -> Vec<Finding> {
             Severity::Error,
             format!(
                 "the imported MDS BLOB does not load ({why}): the server runs without it; \
-                 import a fresh one (passkeyd mds import)"
+                 import a fresh one (passkeyd mds import) or set [mds] url to refresh it"
             ),
         )],
         MdsState::Missing if !requiring.is_empty() => vec![Finding::server(

@@ -6,6 +6,7 @@
 //! - `PUT /admin/tenants/{tenantId}/policy`: validates a policy against passkeyd's schema and
 //!   stores it; an invalid policy is refused (400 `policy_invalid`) and the old one stays.
 //! - `DELETE /admin/tenants/{tenantId}/policy`: removes it (the tenant permits everything).
+//! - `GET /admin/mds`: the FIDO Metadata Service BLOB in the database and its last download.
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -32,6 +33,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(show).put(set).delete(clear),
         )
         .merge(super::admin_webhooks::router())
+        .route("/admin/mds", get(mds_status))
 }
 
 /// A request that carries the operator key.
@@ -146,4 +148,21 @@ pub async fn clear(
     let tenant = tenant_id(&tenant)?;
     service::tenants::clear_policy(&state, &tenant, &via).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The FIDO Metadata Service BLOB every node uses: its serial number, `nextUpdate`, whether it
+/// is stale (missing, or past `nextUpdate` with no fresh one stored), and the last download's
+/// time and result.
+#[utoipa::path(get, path = "/admin/mds", tag = "admin",
+    operation_id = "show_mds",
+    security(("admin_key" = [])),
+    responses((status = 200, body = service::mds::MdsStatus),
+        (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn mds_status(
+    _: Operator,
+    State(state): State<AppState>,
+) -> Result<Json<service::mds::MdsStatus>, ApiError> {
+    let status =
+        service::mds::status(state.store.as_ref(), &state.config, state.clock.now()).await?;
+    Ok(Json(status))
 }

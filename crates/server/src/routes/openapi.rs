@@ -80,6 +80,7 @@ async fn openapi_json() -> impl IntoResponse {
         admin::show,
         admin::set,
         admin::clear,
+        admin::mds_status,
         crate::routes::users::mint_token,
         crate::routes::me::list,
         crate::routes::me::rename,

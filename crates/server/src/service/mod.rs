@@ -17,6 +17,7 @@
 //! - `health`: readiness.
 //! - `wellknown`: the association files of an RP ID's host (related origins, apps).
 //! - `webhooks`: the tenant's webhook endpoints, the outbox's messages, their delivery.
+//! - `mds`: the FIDO Metadata Service BLOB: verification, download, swap, status.
 
 use std::net::IpAddr;
 
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod callers;
 pub mod credentials;
 pub mod health;
+pub mod mds;
 pub mod mfa;
 pub mod tenants;
 pub mod tokens;

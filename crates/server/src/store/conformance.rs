@@ -293,3 +293,67 @@ pub(super) async fn database_time_is_the_real_time(store: &dyn Store) {
         );
     }
 }
+
+/// The MDS row: one lease holder at a time, a BLOB replaced only by a higher serial number
+/// (the same bytes are `Unchanged`, anything else lower or equal a rollback), every attempt
+/// recorded, and the lease released by the holder's record.
+pub(super) async fn mds_blobs_only_move_forward(store: &dyn Store) {
+    use super::mds::{MdsAttempt, MdsOutcome, StoredBlob};
+    let blob = |no: u64, text: &str| StoredBlob {
+        no,
+        next_update: "2044-01-01".to_owned(),
+        jwt: text.to_owned(),
+        sha256: text.as_bytes().to_vec(),
+        stored_at: NOW,
+    };
+    let attempt = |holder: &str, blob: Option<StoredBlob>, failure: Option<&str>| MdsAttempt {
+        at: NOW,
+        holder: holder.to_owned(),
+        blob,
+        failure: failure.map(str::to_owned),
+        etag: Some("\"e\"".to_owned()),
+        last_modified: None,
+    };
+    assert_eq!(store.mds_version().await.unwrap(), None);
+    assert!(store.take_mds_lease("a", NOW, NOW + 300).await.unwrap());
+    assert!(!store.take_mds_lease("b", NOW + 1, NOW + 301).await.unwrap());
+    assert!(store.take_mds_lease("a", NOW + 1, NOW + 301).await.unwrap());
+    let outcome = store
+        .record_mds_attempt(&attempt("a", Some(blob(5, "five")), None))
+        .await
+        .unwrap();
+    assert_eq!(outcome, MdsOutcome::Stored);
+    // Released by the record.
+    assert!(store.take_mds_lease("b", NOW + 2, NOW + 302).await.unwrap());
+    for (offered, expected) in [
+        (blob(5, "five"), MdsOutcome::Unchanged),
+        (blob(5, "other five"), MdsOutcome::Rollback { current: 5 }),
+        (blob(4, "four"), MdsOutcome::Rollback { current: 5 }),
+        (blob(6, "six"), MdsOutcome::Stored),
+    ] {
+        let outcome = store
+            .record_mds_attempt(&attempt("b", Some(offered), None))
+            .await
+            .unwrap();
+        assert_eq!(outcome, expected);
+    }
+    assert_eq!(
+        store.mds_version().await.unwrap(),
+        Some((6, b"six".to_vec()))
+    );
+    store
+        .record_mds_attempt(&attempt("b", None, Some("mds_signature_invalid")))
+        .await
+        .unwrap();
+    let state = store.mds_state().await.unwrap();
+    assert_eq!(
+        state.blob.map(|b| (b.no, b.jwt)),
+        Some((6, "six".to_owned()))
+    );
+    assert_eq!(state.last_result.as_deref(), Some("mds_signature_invalid"));
+    assert_eq!(state.last_attempt_at, Some(NOW));
+    assert_eq!(state.etag.as_deref(), Some("\"e\""));
+    // An expired lease is free for anyone.
+    assert!(store.take_mds_lease("c", NOW, NOW + 10).await.unwrap());
+    assert!(store.take_mds_lease("d", NOW + 10, NOW + 20).await.unwrap());
+}

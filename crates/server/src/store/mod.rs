@@ -14,6 +14,7 @@ use crate::tenant::TenantId;
 
 #[cfg(test)]
 mod conformance;
+pub mod mds;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -315,7 +316,7 @@ pub enum OpenError {
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: WebhookOutbox + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: WebhookOutbox + mds::MdsStore + Send + Sync + std::fmt::Debug + 'static {
     /// Answers when the database answers a trivial query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

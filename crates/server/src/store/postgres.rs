@@ -29,6 +29,7 @@ use super::{
 use crate::tenant::TenantId;
 
 mod ceremonies;
+mod mds;
 mod migrate;
 mod tenants;
 mod users;

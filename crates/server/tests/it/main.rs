@@ -23,6 +23,7 @@ mod hardening_ops;
 mod hardening_tokens;
 mod http;
 mod interop;
+mod mds_refresh;
 mod me;
 mod mfa;
 mod multinode;

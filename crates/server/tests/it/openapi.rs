@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/tenants/{tenantId}/policy"),
     ("put", "/admin/tenants/{tenantId}/policy"),
     ("delete", "/admin/tenants/{tenantId}/policy"),
+    ("get", "/admin/mds"),
     ("post", "/attestation/options"),
     ("post", "/attestation/result"),
     ("post", "/assertion/options"),

@@ -226,7 +226,7 @@ async fn the_aaguid_allow_list_counts_only_trusted_attested_models() {
     install_mds(dir.path(), &vendor_ca);
     let server = Server::start(&dir).await;
     assert!(
-        server.state.metadata.is_some(),
+        server.state.metadata().is_some(),
         "the test MDS BLOB must load"
     );
     set_policy(&server, ALLOW_LIST).await;

@@ -1056,4 +1056,5 @@ conformance_on_postgres!(
     sign_ins_store_their_event_with_their_use,
     registrations_store_their_event_with_them,
     database_time_is_the_real_time,
+    mds_blobs_only_move_forward,
 );

@@ -33,6 +33,7 @@ use units::{
 };
 
 mod connections;
+mod mds;
 pub mod migrate;
 mod open;
 mod rows;
@@ -766,16 +767,8 @@ impl Store for SqliteStore {
 
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError> {
         let tenant = tenant.as_str().to_owned();
-        self.write(move |conn| {
-            let done = exec(
-                conn,
-                "UPDATE signing_keys SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL",
-                params![now, tenant],
-            )
-            .map_err(sqlite_error)?;
-            Ok(done.try_into().unwrap_or(u64::MAX))
-        })
-        .await
+        self.write(move |conn| units::retire_signing_keys_in(conn, &tenant, now))
+            .await
     }
 
     async fn server_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -378,3 +378,18 @@ pub(super) fn server_meta_or_insert_in(
     )?
     .ok_or(StoreError::NotFound)
 }
+
+/// Retires the tenant's signing keys still in use at `now`.
+pub(super) fn retire_signing_keys_in(
+    conn: &Connection,
+    tenant: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = exec(
+        conn,
+        "UPDATE signing_keys SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL",
+        params![now, tenant],
+    )
+    .map_err(sqlite_error)?;
+    Ok(done.try_into().unwrap_or(u64::MAX))
+}
