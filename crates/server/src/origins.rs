@@ -352,34 +352,85 @@ impl Association {
         out
     }
 
-    /// `/.well-known/webauthn` (WebAuthn L3 §5.11.1): `{"origins": [...]}`.
-    pub fn webauthn(&self) -> serde_json::Value {
-        serde_json::json!({ "origins": self.origins })
+    /// `/.well-known/webauthn` (WebAuthn L3 §5.11.1).
+    pub fn webauthn(&self) -> RelatedOrigins {
+        RelatedOrigins {
+            origins: self.origins.clone(),
+        }
     }
 
     /// `/.well-known/assetlinks.json` (Digital Asset Links): one statement per app.
-    pub fn assetlinks(&self) -> serde_json::Value {
-        let statements: Vec<serde_json::Value> = self
-            .android_apps
-            .iter()
-            .map(|app| {
-                serde_json::json!({
-                    "relation": ASSET_LINK_RELATIONS,
-                    "target": {
-                        "namespace": "android_app",
-                        "package_name": app.package_name,
-                        "sha256_cert_fingerprints": app.sha256_cert_fingerprints,
+    pub fn assetlinks(&self) -> AssetLinks {
+        AssetLinks(
+            self.android_apps
+                .iter()
+                .map(|app| AssetLinkStatement {
+                    relation: ASSET_LINK_RELATIONS.map(str::to_owned).to_vec(),
+                    target: AssetLinkTarget {
+                        namespace: "android_app".to_owned(),
+                        package_name: app.package_name.clone(),
+                        sha256_cert_fingerprints: app.sha256_cert_fingerprints.clone(),
                     },
                 })
-            })
-            .collect();
-        serde_json::Value::Array(statements)
+                .collect(),
+        )
     }
 
-    /// `/.well-known/apple-app-site-association`: `{"webcredentials": {"apps": [...]}}`.
-    pub fn apple_app_site_association(&self) -> serde_json::Value {
-        serde_json::json!({ "webcredentials": { "apps": self.apple_app_ids } })
+    /// `/.well-known/apple-app-site-association` (`webcredentials` only).
+    pub fn apple_app_site_association(&self) -> AppleAppSiteAssociation {
+        AppleAppSiteAssociation {
+            webcredentials: AppleWebCredentials {
+                apps: self.apple_app_ids.clone(),
+            },
+        }
     }
+}
+
+/// `/.well-known/webauthn`: the origins that may use the RP ID (WebAuthn L3 §5.11.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RelatedOrigins {
+    /// The related origins (`related_origins` of the tenants on this RP ID).
+    #[schema(example = json!(["https://shop.example.co.uk"]))]
+    pub origins: Vec<String>,
+}
+
+/// `/.well-known/assetlinks.json`: Digital Asset Links statements, one per Android app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetLinks(pub Vec<AssetLinkStatement>);
+
+/// One Digital Asset Links statement: the site delegates sign-in credentials to an app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetLinkStatement {
+    /// [`ASSET_LINK_RELATIONS`].
+    pub relation: Vec<String>,
+    /// The app.
+    pub target: AssetLinkTarget,
+}
+
+/// The app a statement is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetLinkTarget {
+    /// Always `android_app`.
+    pub namespace: String,
+    /// The application ID.
+    pub package_name: String,
+    /// Its signing certificates' SHA-256 fingerprints (`AB:CD:...`).
+    pub sha256_cert_fingerprints: Vec<String>,
+}
+
+/// `/.well-known/apple-app-site-association`, the `webcredentials` service only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AppleAppSiteAssociation {
+    /// The apps sharing the domain's credentials.
+    pub webcredentials: AppleWebCredentials,
+}
+
+/// The `webcredentials` member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AppleWebCredentials {
+    /// `TEAMID.bundle.id` of each app.
+    #[schema(example = json!(["ABCDE12345.com.example.app"]))]
+    pub apps: Vec<String>,
 }
 
 /// A request's host as a tenant's RP ID would be written: lowercase, without port or trailing

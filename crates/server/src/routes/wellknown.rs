@@ -70,13 +70,13 @@ impl FromRequestParts<AppState> for RequestHost {
     responses(
         (status = 200, description = "`{\"origins\": [...]}`: the `related_origins` of the \
             tenants whose RP ID is the request's host", content_type = "application/json",
-            body = Object),
+            body = crate::origins::RelatedOrigins),
         (status = 404, description = "`not_found`: no tenant has this host as RP ID",
             body = crate::error::ErrorBody)))]
 pub async fn webauthn(
     State(state): State<AppState>,
     RequestHost(host): RequestHost,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::origins::RelatedOrigins>, ApiError> {
     Ok(Json(
         service::wellknown::association(&state, &host)
             .await?
@@ -91,13 +91,13 @@ pub async fn webauthn(
             `delegate_permission/common.handle_all_urls` and \
             `delegate_permission/common.get_login_creds`, target `android_app` with \
             `package_name` and `sha256_cert_fingerprints`", content_type = "application/json",
-            body = Vec<Object>),
+            body = crate::origins::AssetLinks),
         (status = 404, description = "`not_found`: no tenant has this host as RP ID",
             body = crate::error::ErrorBody)))]
 pub async fn assetlinks(
     State(state): State<AppState>,
     RequestHost(host): RequestHost,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::origins::AssetLinks>, ApiError> {
     Ok(Json(
         service::wellknown::association(&state, &host)
             .await?
@@ -110,13 +110,13 @@ pub async fn assetlinks(
     responses(
         (status = 200, description = "`{\"webcredentials\": {\"apps\": [...]}}`: the \
             `apple_app_ids` (TEAMID.bundle.id) of the tenants whose RP ID is the request's host",
-            content_type = "application/json", body = Object),
+            content_type = "application/json", body = crate::origins::AppleAppSiteAssociation),
         (status = 404, description = "`not_found`: no tenant has this host as RP ID",
             body = crate::error::ErrorBody)))]
 pub async fn apple(
     State(state): State<AppState>,
     RequestHost(host): RequestHost,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::origins::AppleAppSiteAssociation>, ApiError> {
     Ok(Json(
         service::wellknown::association(&state, &host)
             .await?
