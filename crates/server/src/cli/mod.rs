@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use passkeyd_webauthn::UnixTime;
 
 pub mod api_key;
+pub mod export;
+pub mod import;
 pub mod mds;
 pub mod policy;
 pub mod seed;
@@ -55,6 +57,10 @@ pub enum Command {
         #[command(subcommand)]
         command: api_key::ApiKeyCommand,
     },
+    /// Write a tenant's users and credentials as JSON Lines (docs/export-format.md).
+    Export(export::ExportArgs),
+    /// Bring users and credentials into a tenant (passkeyd, Hanko or Kratos records).
+    Import(import::ImportArgs),
     /// Manage the FIDO Metadata Service BLOB the server consults.
     Mds {
         /// What to do with it.
@@ -99,6 +105,8 @@ pub async fn run(
         Command::ApiKey { command } => api_key::run(command, &config, out).await,
         Command::Policy { command } => policy::run(command, &config, out).await,
         Command::Seed(args) => seed::run(args, &config, out).await,
+        Command::Export(args) => export::run(args, &config, out).await,
+        Command::Import(args) => import::run(args, &config, out).await,
         Command::Mds { command } => mds::run_configured(&command, &config, out).await,
         Command::Verify(_) => Err("this command needs no server configuration".to_owned()),
     };

@@ -15,6 +15,7 @@
 //! - `tokens`: registration tokens, user tokens and the redemption of result tokens.
 //! - `audit`: reading the audit trail.
 //! - `health`: readiness.
+//! - `portability`: exporting and importing a tenant's users and credentials.
 //! - `mds`: the FIDO Metadata Service BLOB: verification, download, swap, status.
 
 use std::net::IpAddr;
@@ -30,6 +31,7 @@ pub mod credentials;
 pub mod health;
 pub mod mds;
 pub mod mfa;
+pub mod portability;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

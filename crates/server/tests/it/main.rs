@@ -29,5 +29,6 @@ mod multinode;
 mod openapi;
 mod peer;
 mod policies;
+mod portability;
 mod tenancy;
 mod verify_cli;
