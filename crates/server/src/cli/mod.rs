@@ -10,6 +10,8 @@ use passkeyd_webauthn::UnixTime;
 
 pub mod api_key;
 pub mod doctor;
+pub mod export;
+pub mod import;
 pub mod mds;
 pub mod policy;
 pub mod seed;
@@ -60,6 +62,10 @@ pub enum Command {
     /// Check the configuration, the database and (with --url) the running deployment, and say
     /// what would make passkeys fail, with a stable code per finding.
     Doctor(doctor::DoctorArgs),
+    /// Write a tenant's users and credentials as JSON Lines (docs/export-format.md).
+    Export(export::ExportArgs),
+    /// Bring users and credentials into a tenant (passkeyd, Hanko or Kratos records).
+    Import(import::ImportArgs),
     /// Manage the FIDO Metadata Service BLOB the server consults.
     Mds {
         /// What to do with it.
@@ -112,6 +118,8 @@ pub async fn run(
         Command::Policy { command } => policy::run(command, &config, out).await,
         Command::Seed(args) => seed::run(args, &config, out).await,
         Command::Webhooks { command } => webhooks::run(command, &config, out).await,
+        Command::Export(args) => export::run(args, &config, out).await,
+        Command::Import(args) => import::run(args, &config, out).await,
         Command::Mds { command } => mds::run_configured(&command, &config, out).await,
         Command::Verify(_) => Err("this command needs no server configuration".to_owned()),
     };

@@ -17,6 +17,7 @@
 //! - `health`: readiness.
 //! - `wellknown`: the association files of an RP ID's host (related origins, apps).
 //! - `webhooks`: the tenant's webhook endpoints, the outbox's messages, their delivery.
+//! - `portability`: exporting and importing a tenant's users and credentials.
 //! - `mds`: the FIDO Metadata Service BLOB: verification, download, swap, status.
 
 use std::net::IpAddr;
@@ -32,6 +33,7 @@ pub mod credentials;
 pub mod health;
 pub mod mds;
 pub mod mfa;
+pub mod portability;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -15,6 +15,7 @@ use crate::tenant::TenantId;
 #[cfg(test)]
 mod conformance;
 pub mod mds;
+pub mod portability;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -316,7 +317,15 @@ pub enum OpenError {
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: WebhookOutbox + mds::MdsStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    WebhookOutbox
+    + mds::MdsStore
+    + portability::PortabilityStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
+{
     /// Answers when the database answers a trivial query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -31,6 +31,7 @@ use crate::tenant::TenantId;
 mod ceremonies;
 mod mds;
 mod migrate;
+mod portability;
 mod tenants;
 mod users;
 mod webhooks;

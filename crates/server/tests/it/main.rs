@@ -30,6 +30,7 @@ mod multinode;
 mod openapi;
 mod peer;
 mod policies;
+mod portability;
 mod tenancy;
 mod verify_cli;
 mod webhooks;

@@ -472,7 +472,7 @@ enum UserKey<'a> {
 
 /// The writes of one registration, inside the caller's transaction (see
 /// [`Store::insert_registration`](crate::store::Store::insert_registration)).
-async fn register_in(
+pub(super) async fn register_in(
     conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     registration: &NewRegistration,

@@ -36,6 +36,7 @@ mod connections;
 mod mds;
 pub mod migrate;
 mod open;
+mod portability;
 mod rows;
 mod sql;
 mod units;
