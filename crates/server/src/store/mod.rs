@@ -20,7 +20,8 @@ pub mod sqlite;
 pub mod webhooks;
 
 pub use webhooks::{
-    DeliveryStatus, NewWebhookMessage, WebhookAttempt, WebhookDelivery, WebhookOutbox,
+    DeliveryStatus, NewWebhookMessage, RecordedChanges, WebhookAttempt, WebhookDelivery,
+    WebhookOutbox,
 };
 
 /// A tenant as stored.
@@ -315,7 +316,7 @@ pub enum OpenError {
 
 /// Everything the server stores. Object safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: WebhookOutbox + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: WebhookOutbox + RecordedChanges + Send + Sync + std::fmt::Debug + 'static {
     /// Answers when the database answers a trivial query (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

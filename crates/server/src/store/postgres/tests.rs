@@ -1055,4 +1055,6 @@ conformance_on_postgres!(
     failures_count_with_their_time,
     sign_ins_store_their_event_with_their_use,
     registrations_store_their_event_with_them,
+    webhook_deliveries_are_leased_to_one_node_at_a_time,
+    changes_store_their_webhook_messages_with_them,
 );
