@@ -65,6 +65,16 @@ impl Audit {
         event
     }
 
+    /// [`Audit::event`] for a caller that did not give the tenant's endpoints
+    /// ([`Audit::webhooks`]): they are read when the event is a webhook event.
+    pub async fn event_reading(&self, state: &AppState, outcome: &str) -> AuditEvent {
+        let mut event = self.event(state, outcome);
+        if self.webhooks.is_none() {
+            event.webhooks = webhooks::messages_reading_settings(state, &self.tenant, &event).await;
+        }
+        event
+    }
+
     /// The tenant's webhook endpoints, from the settings the caller read: the event is
     /// reported to those that want it, in the unit of work that stores it.
     pub fn webhooks(&mut self, endpoints: &[WebhookEndpoint]) {

@@ -127,15 +127,41 @@ pub async fn replace(
     tenant: &TenantId,
     user_id: &str,
 ) -> Result<Vec<String>, ApiError> {
+    let (codes, hashes) = fresh(state, tenant, user_id)?;
+    state
+        .store
+        .replace_backup_codes(tenant, user_id, &hashes, state.clock.now().0)
+        .await?;
+    Ok(codes)
+}
+
+/// A fresh set of codes and their hashes.
+fn fresh(
+    state: &AppState,
+    tenant: &TenantId,
+    user_id: &str,
+) -> Result<(Vec<String>, Vec<[u8; 32]>), ApiError> {
     let codes = generate(&SystemRandom::new()).map_err(ApiError::internal)?;
     let hashes: Vec<[u8; 32]> = codes
         .iter()
         .filter_map(|code| normalize(code))
         .map(|code| hash(&state.master_key, tenant.as_str(), user_id, &code))
         .collect();
+    Ok((codes, hashes))
+}
+
+/// [`replace`], storing `event` (the change's audit event, with its webhook messages) in the
+/// same unit of work.
+pub async fn replace_recorded(
+    state: &AppState,
+    tenant: &TenantId,
+    user_id: &str,
+    event: &crate::store::AuditEvent,
+) -> Result<Vec<String>, ApiError> {
+    let (codes, hashes) = fresh(state, tenant, user_id)?;
     state
         .store
-        .replace_backup_codes(tenant, user_id, &hashes, state.clock.now().0)
+        .replace_backup_codes_recorded(tenant, user_id, &hashes, state.clock.now().0, event)
         .await?;
     Ok(codes)
 }

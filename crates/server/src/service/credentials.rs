@@ -37,11 +37,13 @@ pub async fn rename(
     let mut audit = app_audit(caller, "credential.rename", id, via);
     let result = async {
         may_manage(state, caller, id).await?;
-        state
+        let event = audit.event_reading(state, "success").await;
+        let renamed = state
             .store
-            .rename_credential(tenant, id, friendly_name.as_deref())
-            .await
-            .map_err(ApiError::from)
+            .rename_credential_recorded(tenant, id, friendly_name.as_deref(), &event)
+            .await?;
+        audit.stored_with();
+        Ok::<_, ApiError>(renamed)
     }
     .await;
     policy::note_denial(&mut audit, result.as_ref().err());
@@ -59,11 +61,13 @@ pub async fn delete(
     let mut audit = app_audit(caller, "credential.delete", id, via);
     let result = async {
         may_manage(state, caller, id).await?;
+        let event = audit.event_reading(state, "success").await;
         state
             .store
-            .delete_credential(&caller.tenant.id, id)
-            .await
-            .map_err(ApiError::from)
+            .delete_credential_recorded(&caller.tenant.id, id, &event)
+            .await?;
+        audit.stored_with();
+        Ok::<_, ApiError>(())
     }
     .await;
     policy::note_denial(&mut audit, result.as_ref().err());
@@ -82,7 +86,12 @@ pub async fn delete_answering_owner(
     let result = async {
         let credential = state.store.credential(&caller.tenant.id, id).await?;
         decide(state, caller, &credential).await?;
-        state.store.delete_credential(&caller.tenant.id, id).await?;
+        let event = audit.event_reading(state, "success").await;
+        state
+            .store
+            .delete_credential_recorded(&caller.tenant.id, id, &event)
+            .await?;
+        audit.stored_with();
         Ok::<_, ApiError>(credential.user_id)
     }
     .await;
@@ -202,13 +211,16 @@ pub async fn rename_own(
     via: &Provenance,
 ) -> Result<Credential, ApiError> {
     let friendly_name = self::friendly_name(friendly_name)?;
-    let audit = own_audit(caller, "credential.rename", id, via);
+    let mut audit = own_audit(caller, "credential.rename", id, via);
     let result = async {
         own_one(state, caller, id).await?;
-        Ok(state
+        let event = audit.event_reading(state, "success").await;
+        let renamed = state
             .store
-            .rename_credential(&caller.tenant.id, id, friendly_name.as_deref())
-            .await?)
+            .rename_credential_recorded(&caller.tenant.id, id, friendly_name.as_deref(), &event)
+            .await?;
+        audit.stored_with();
+        Ok(renamed)
     }
     .await;
     finish(state, audit, result).await
@@ -223,7 +235,7 @@ pub async fn delete_own(
     id: &[u8],
     via: &Provenance,
 ) -> Result<(), ApiError> {
-    let audit = own_audit(caller, "credential.delete", id, via);
+    let mut audit = own_audit(caller, "credential.delete", id, via);
     let result = async {
         let (_, count) = own_one(state, caller, id).await?;
         let settings = caller.settings()?;
@@ -231,12 +243,22 @@ pub async fn delete_own(
         // the account of its passkeys. After the policy, whose "never" outranks "prove it".
         mfa::require_step_up(state, caller, &settings, count).await?;
         // One transaction counts and deletes, so racing deletes cannot take the last one.
+        let event = audit.event_reading(state, "success").await;
         match state
             .store
-            .delete_own_credential(&caller.tenant.id, &caller.user.id, id, settings.require_mfa)
+            .delete_own_credential_recorded(
+                &caller.tenant.id,
+                &caller.user.id,
+                id,
+                settings.require_mfa,
+                &event,
+            )
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                audit.stored_with();
+                Ok(())
+            }
             Err(StoreError::Conflict("last_credential")) => Err(ApiError::Conflict(
                 "last_credential",
                 "the tenant requires a second factor: the last credential cannot be deleted",

@@ -191,11 +191,16 @@ pub async fn regenerate_codes(
     caller: &UserCaller,
     via: &Provenance,
 ) -> Result<Vec<String>, ApiError> {
-    let audit = user_audit(caller, "backup_codes.regenerate", via);
+    let mut audit = user_audit(caller, "backup_codes.regenerate", via);
     let result = async {
         let count = may_enrol(state, caller).await?;
         require_step_up(state, caller, &caller.settings()?, count).await?;
-        backup_codes::replace(state, &caller.tenant.id, &caller.user.id).await
+        let event = audit.event_reading(state, "success").await;
+        let codes =
+            backup_codes::replace_recorded(state, &caller.tenant.id, &caller.user.id, &event)
+                .await?;
+        audit.stored_with();
+        Ok(codes)
     }
     .await;
     finish(state, audit, result).await

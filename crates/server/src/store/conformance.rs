@@ -357,3 +357,226 @@ pub(super) async fn mds_blobs_only_move_forward(store: &dyn Store) {
     assert!(store.take_mds_lease("c", NOW, NOW + 10).await.unwrap());
     assert!(store.take_mds_lease("d", NOW + 10, NOW + 20).await.unwrap());
 }
+
+/// A webhook message for the conformance cases, written at `at` (ms).
+fn message(id: &str, at: i64) -> super::NewWebhookMessage {
+    super::NewWebhookMessage {
+        id: id.to_owned(),
+        message_id: format!("msg_{id}"),
+        endpoint_url: "https://hooks.example.com/a".to_owned(),
+        event_type: "credential.renamed".to_owned(),
+        payload: "{}".to_owned(),
+        created_at: at,
+    }
+}
+
+/// An audit event carrying `messages`.
+fn event_with(action: &str, messages: Vec<super::NewWebhookMessage>) -> super::AuditEvent {
+    super::AuditEvent {
+        at: NOW,
+        actor: "cli".to_owned(),
+        action: action.to_owned(),
+        outcome: "success".to_owned(),
+        details: serde_json::json!({}),
+        webhooks: messages,
+        ..super::AuditEvent::default()
+    }
+}
+
+/// The outbox: messages are stored with their audit event; a lease gives a delivery to one
+/// node at a time (racing nodes get disjoint rows), only the holder records an attempt, a
+/// lease that ran out frees the row for another node, delivered and failed rows are not
+/// leased again until a redelivery; every read and redelivery is the tenant's own.
+pub(super) async fn webhook_deliveries_are_leased_to_one_node_at_a_time(store: &dyn Store) {
+    use super::{DeliveryStatus, WebhookAttempt};
+    let (a, b) = (tid("a"), tid("b"));
+    store.insert_tenant(&tenant("a")).await.unwrap();
+    store.insert_tenant(&tenant("b")).await.unwrap();
+    let now = NOW * 1000;
+    let messages: Vec<_> = (0..20)
+        .map(|i| message(&format!("whd_{i:02}"), now))
+        .collect();
+    store
+        .insert_audit_event(&a, &event_with("credential.rename", messages))
+        .await
+        .unwrap();
+    assert!(store
+        .webhook_deliveries(&b, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.webhook_deliveries(&a, None, 100).await.unwrap().len(),
+        20
+    );
+
+    // Two nodes race for the rows: each row goes to one of them.
+    let (one, two) = tokio::join!(
+        store.lease_webhook_deliveries("node1", now, 1_000, 15),
+        store.lease_webhook_deliveries("node2", now, 1_000, 15),
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let mut ids: Vec<_> = one
+        .iter()
+        .chain(&two)
+        .map(|d| d.message.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), one.len() + two.len(), "a row leased twice");
+    assert_eq!(ids.len(), 20);
+    assert!(store
+        .lease_webhook_deliveries("node3", now + 999, 1_000, 50)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Only the holder records; delivered rows stay delivered.
+    let taken = &one[0];
+    let delivered = WebhookAttempt {
+        at: now + 10,
+        status: DeliveryStatus::Delivered,
+        next_attempt_at: now + 10,
+        http_status: Some(204),
+        error: None,
+        response_excerpt: None,
+    };
+    assert!(!store
+        .finish_webhook_attempt(&taken.message.id, "node2", &delivered)
+        .await
+        .unwrap());
+    assert!(store
+        .finish_webhook_attempt(&taken.message.id, "node1", &delivered)
+        .await
+        .unwrap());
+    // A failed attempt, due again later.
+    let retry = WebhookAttempt {
+        status: DeliveryStatus::Pending,
+        next_attempt_at: now + 5_000,
+        http_status: Some(500),
+        error: Some("http_500".to_owned()),
+        response_excerpt: Some("oops".to_owned()),
+        ..delivered.clone()
+    };
+    let retried = &one[1];
+    assert!(store
+        .finish_webhook_attempt(&retried.message.id, "node1", &retry)
+        .await
+        .unwrap());
+
+    // The leases run out: the 18 others go to node3; the retried one waits for its time.
+    let later = store
+        .lease_webhook_deliveries("node3", now + 1_001, 10_000, 50)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 18);
+    assert!(later.iter().all(|d| d.message.id != taken.message.id));
+    let due = store
+        .lease_webhook_deliveries("node3", now + 5_000, 1_000, 50)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].message.id, retried.message.id);
+    assert_eq!(due[0].attempts, 1);
+    assert_eq!(due[0].last_error.as_deref(), Some("http_500"));
+    assert_eq!(due[0].response_excerpt.as_deref(), Some("oops"));
+    // node1's lease on it is gone: its late record is refused.
+    assert!(!store
+        .finish_webhook_attempt(&retried.message.id, "node1", &retry)
+        .await
+        .unwrap());
+
+    // A redelivery is the tenant's own and makes the row due again, attempts afresh.
+    assert_not_found(store.redeliver_webhook(&b, &taken.message.id, now).await);
+    let again = store
+        .redeliver_webhook(&a, &taken.message.id, now + 6_000)
+        .await
+        .unwrap();
+    assert_eq!(again.status, DeliveryStatus::Pending);
+    assert_eq!(again.attempts, 0);
+    assert_eq!(again.delivered_at, Some(now + 10));
+    let leased = store
+        .lease_webhook_deliveries("node4", now + 6_000, 1_000, 50)
+        .await
+        .unwrap();
+    assert!(leased.iter().any(|d| d.message.id == taken.message.id));
+    // Newest first, paged by creation time.
+    store
+        .insert_audit_event(
+            &a,
+            &event_with("credential.rename", vec![message("whd_new", now + 1)]),
+        )
+        .await
+        .unwrap();
+    let page = store.webhook_deliveries(&a, None, 1).await.unwrap();
+    assert_eq!(page[0].message.id, "whd_new");
+    let older = store
+        .webhook_deliveries(&a, Some(now + 1), 100)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 20);
+}
+
+/// The recorded changes store their audit event and its webhook messages with the change,
+/// and a change that fails stores neither.
+pub(super) async fn changes_store_their_webhook_messages_with_them(store: &dyn Store) {
+    let a = two_credentials(store).await;
+    let now = NOW * 1000;
+    let deliveries = async || store.webhook_deliveries(&a, None, 100).await.unwrap().len();
+    let events = async || store.audit_events(&a, None, 100).await.unwrap().len();
+
+    // Failures: an unknown credential, the last one kept.
+    let event = event_with("credential.rename", vec![message("whd_1", now)]);
+    assert_not_found(
+        store
+            .rename_credential_recorded(&a, b"nope", Some("x"), &event)
+            .await,
+    );
+    assert_not_found(store.delete_credential_recorded(&a, b"nope", &event).await);
+    store.delete_credential(&a, b"c1").await.unwrap();
+    assert_conflict(
+        store
+            .delete_own_credential_recorded(&a, "u1", b"c0", true, &event)
+            .await,
+        "last_credential",
+    );
+    assert_eq!((deliveries().await, events().await), (0, 0));
+
+    // Successes: each with its event and message.
+    let renamed = store
+        .rename_credential_recorded(&a, b"c0", Some("Laptop"), &event)
+        .await
+        .unwrap();
+    assert_eq!(renamed.friendly_name.as_deref(), Some("Laptop"));
+    let event = event_with("backup_codes.regenerate", vec![message("whd_2", now)]);
+    store
+        .replace_backup_codes_recorded(&a, "u1", &[[7; 32]], NOW, &event)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unused_backup_codes(&a, "u1").await.unwrap(),
+        [[7; 32]]
+    );
+    let event = event_with("credential.delete", vec![message("whd_3", now)]);
+    store
+        .delete_own_credential_recorded(&a, "u1", b"c0", false, &event)
+        .await
+        .unwrap();
+    assert_not_found(store.credential(&a, b"c0").await);
+    assert_eq!((deliveries().await, events().await), (3, 3));
+    // A message ID taken refuses the whole unit.
+    store
+        .insert_registration(
+            &a,
+            &registration(user("u1", 1), credential(b"c2", "u1", NOW)),
+        )
+        .await
+        .unwrap();
+    let event = event_with("credential.delete", vec![message("whd_3", now)]);
+    assert!(store
+        .delete_credential_recorded(&a, b"c2", &event)
+        .await
+        .is_err());
+    assert!(store.credential(&a, b"c2").await.is_ok());
+    assert_eq!((deliveries().await, events().await), (3, 3));
+}

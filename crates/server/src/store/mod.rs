@@ -22,7 +22,8 @@ pub mod sqlite;
 pub mod webhooks;
 
 pub use webhooks::{
-    DeliveryStatus, NewWebhookMessage, WebhookAttempt, WebhookDelivery, WebhookOutbox,
+    DeliveryStatus, NewWebhookMessage, RecordedChanges, WebhookAttempt, WebhookDelivery,
+    WebhookOutbox,
 };
 
 /// A tenant as stored.
@@ -319,6 +320,7 @@ pub enum OpenError {
 #[async_trait]
 pub trait Store:
     WebhookOutbox
+    + RecordedChanges
     + mds::MdsStore
     + portability::PortabilityStore
     + Send

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{AuditEvent, Credential, StoreError};
 use crate::tenant::TenantId;
 
 /// A message to deliver to one endpoint, as the service hands it to the store.
@@ -145,4 +145,48 @@ pub trait WebhookOutbox {
         id: &str,
         now: i64,
     ) -> Result<WebhookDelivery, StoreError>;
+}
+
+/// The credential and backup-code changes that report webhook events, each stored with its
+/// audit event (and so its webhook messages) in one unit of work: both or neither. Otherwise
+/// as the [`super::Store`] methods of the same name without `_recorded`. A supertrait of
+/// [`super::Store`], on both backends.
+#[async_trait]
+pub trait RecordedChanges {
+    /// [`super::Store::rename_credential`] and its audit event.
+    async fn rename_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        name: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<Credential, StoreError>;
+
+    /// [`super::Store::delete_credential`] and its audit event.
+    async fn delete_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// [`super::Store::delete_own_credential`] and its audit event.
+    async fn delete_own_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        credential_id: &[u8],
+        keep_one: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// [`super::Store::replace_backup_codes`] and its audit event.
+    async fn replace_backup_codes_recorded(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hashes: &[[u8; 32]],
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError>;
 }

@@ -47,6 +47,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/admin/tenants/{tenantId}/policy"),
     ("delete", "/admin/tenants/{tenantId}/policy"),
     ("get", "/admin/mds"),
+    // Webhooks.
+    ("get", "/admin/tenants/{tenantId}/webhooks"),
+    ("put", "/admin/tenants/{tenantId}/webhooks"),
+    ("get", "/admin/tenants/{tenantId}/webhooks/deliveries"),
+    (
+        "post",
+        "/admin/tenants/{tenantId}/webhooks/deliveries/{deliveryId}/redeliver",
+    ),
     ("post", "/attestation/options"),
     ("post", "/attestation/result"),
     ("post", "/assertion/options"),

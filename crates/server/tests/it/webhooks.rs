@@ -620,14 +620,15 @@ impl Node {
             .env("PASSKEYD_BOOTSTRAP_API_KEY", key)
             .env("PASSKEYD_ADMIN_KEY", ADMIN_KEY)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(dir.join("node.log")).unwrap());
         for (k, v) in backend_env(dir, &[]).await {
             command.env(k, v);
         }
         let mut child = command.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        for _ in 0..200 {
+        // Generous: the suite runs many servers at once on few cores.
+        for _ in 0..600 {
             if client
                 .get(format!("{base}/readyz"))
                 .send()
@@ -638,9 +639,10 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        child.kill().unwrap();
+        let _ = child.kill();
         child.wait().unwrap();
-        panic!("passkeyd did not become ready");
+        let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+        panic!("passkeyd did not become ready: {log}");
     }
 
     fn kill_9(mut self) {

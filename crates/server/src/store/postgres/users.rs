@@ -270,6 +270,18 @@ pub(super) async fn delete_own_credential(
     keep_one: bool,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(backend)?;
+    delete_own_credential_in(&mut tx, tenant, user_id, credential_id, keep_one).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// [`delete_own_credential`] on `tx` (inside the caller's transaction).
+pub(super) async fn delete_own_credential_in(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    user_id: &str,
+    credential_id: &[u8],
+    keep_one: bool,
+) -> Result<(), StoreError> {
     // The user's row, locked: deletes (and registrations) of one user take turns, so the
     // count below is still true at the delete.
     let user: Option<(i32,)> =
@@ -305,7 +317,7 @@ pub(super) async fn delete_own_credential(
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-    tx.commit().await.map_err(backend)
+    Ok(())
 }
 
 /// Deletes a credential.
@@ -332,6 +344,18 @@ pub(super) async fn replace_backup_codes(
     now: i64,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(backend)?;
+    replace_backup_codes_in(&mut tx, tenant, user_id, hashes, now).await?;
+    tx.commit().await.map_err(backend)
+}
+
+/// [`replace_backup_codes`] on `tx` (inside the caller's transaction).
+pub(super) async fn replace_backup_codes_in(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    user_id: &str,
+    hashes: &[[u8; 32]],
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM backup_codes WHERE tenant_id = $1 AND user_id = $2")
         .bind(tenant.as_str())
         .bind(user_id)
@@ -350,7 +374,7 @@ pub(super) async fn replace_backup_codes(
         .await
         .map_err(|e| write_error(e, "backup_code_exists"))?;
     }
-    tx.commit().await.map_err(backend)
+    Ok(())
 }
 
 /// The hashes of a user's unused backup codes.

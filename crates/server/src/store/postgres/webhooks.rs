@@ -6,10 +6,13 @@
 use async_trait::async_trait;
 use sqlx::PgConnection;
 
+use super::ceremonies::insert_audit_event_in;
+use super::users::{delete_own_credential_in, replace_backup_codes_in};
 use super::PostgresStore;
-use crate::store::rows::{backend, write_error};
+use crate::store::rows::{backend, found, write_error, CredentialRow, CREDENTIAL_COLUMNS};
 use crate::store::{
-    DeliveryStatus, NewWebhookMessage, StoreError, WebhookAttempt, WebhookDelivery, WebhookOutbox,
+    AuditEvent, Credential, DeliveryStatus, NewWebhookMessage, RecordedChanges, StoreError,
+    WebhookAttempt, WebhookDelivery, WebhookOutbox,
 };
 use crate::tenant::TenantId;
 
@@ -188,5 +191,80 @@ impl WebhookOutbox for PostgresStore {
             .map_err(backend)?
             .ok_or(StoreError::NotFound)?
             .try_into()
+    }
+}
+
+#[async_trait]
+impl RecordedChanges for PostgresStore {
+    async fn rename_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        name: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<Credential, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let sql = format!(
+            "UPDATE credentials SET friendly_name = $1 WHERE tenant_id = $2 AND id = $3 \
+             RETURNING {CREDENTIAL_COLUMNS}"
+        );
+        let renamed: Credential = sqlx::query_as::<_, CredentialRow>(&sql)
+            .bind(name)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?
+            .try_into()?;
+        insert_audit_event_in(&mut tx, tenant, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(renamed)
+    }
+
+    async fn delete_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        found(done.rows_affected())?;
+        insert_audit_event_in(&mut tx, tenant, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_own_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        credential_id: &[u8],
+        keep_one: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        delete_own_credential_in(&mut tx, tenant, user_id, credential_id, keep_one).await?;
+        insert_audit_event_in(&mut tx, tenant, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn replace_backup_codes_recorded(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hashes: &[[u8; 32]],
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        replace_backup_codes_in(&mut tx, tenant, user_id, hashes, now).await?;
+        insert_audit_event_in(&mut tx, tenant, event).await?;
+        tx.commit().await.map_err(backend)
     }
 }

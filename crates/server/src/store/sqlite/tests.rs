@@ -33,4 +33,6 @@ conformance_on_sqlite!(
     registrations_store_their_event_with_them,
     database_time_is_the_real_time,
     mds_blobs_only_move_forward,
+    webhook_deliveries_are_leased_to_one_node_at_a_time,
+    changes_store_their_webhook_messages_with_them,
 );

@@ -4,10 +4,14 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
 
+use super::rows;
 use super::sql::{all, exec, one, sqlite_error, write_error};
+use super::units::{delete_own_credential_in, insert_audit_event_in, replace_backup_codes_in};
 use super::SqliteStore;
+use crate::store::rows::{found, json, CREDENTIAL_COLUMNS};
 use crate::store::{
-    DeliveryStatus, NewWebhookMessage, StoreError, WebhookAttempt, WebhookDelivery, WebhookOutbox,
+    AuditEvent, Credential, DeliveryStatus, NewWebhookMessage, RecordedChanges, StoreError,
+    WebhookAttempt, WebhookDelivery, WebhookOutbox,
 };
 use crate::tenant::TenantId;
 
@@ -210,5 +214,104 @@ impl WebhookOutbox for SqliteStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         convert(row)
+    }
+}
+
+/// Runs `change` and stores `event` after it, in one unit of work.
+async fn recorded<T, F>(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    event: &AuditEvent,
+    change: F,
+) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
+{
+    let details = json(&event.details)?;
+    let (tenant, event) = (tenant.as_str().to_owned(), event.clone());
+    store
+        .write(move |conn| {
+            let done = change(conn, &tenant)?;
+            insert_audit_event_in(conn, &tenant, &event, &details)?;
+            Ok(done)
+        })
+        .await
+}
+
+#[async_trait]
+impl RecordedChanges for SqliteStore {
+    async fn rename_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        name: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<Credential, StoreError> {
+        let (credential_id, name) = (credential_id.to_vec(), name.map(str::to_owned));
+        recorded(self, tenant, event, move |conn, tenant| {
+            let sql = format!(
+                "UPDATE credentials SET friendly_name = ? WHERE tenant_id = ? AND id = ? \
+                 RETURNING {CREDENTIAL_COLUMNS}"
+            );
+            one(
+                conn,
+                &sql,
+                params![name, tenant, credential_id],
+                rows::credential,
+            )?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+        })
+        .await
+    }
+
+    async fn delete_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let credential_id = credential_id.to_vec();
+        recorded(self, tenant, event, move |conn, tenant| {
+            let done = exec(
+                conn,
+                "DELETE FROM credentials WHERE tenant_id = ? AND id = ?",
+                params![tenant, credential_id],
+            )
+            .map_err(sqlite_error)?;
+            found(done.try_into().unwrap_or(u64::MAX))
+        })
+        .await
+    }
+
+    async fn delete_own_credential_recorded(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        credential_id: &[u8],
+        keep_one: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (user_id, credential_id) = (user_id.to_owned(), credential_id.to_vec());
+        recorded(self, tenant, event, move |conn, tenant| {
+            delete_own_credential_in(conn, tenant, &user_id, &credential_id, keep_one)
+        })
+        .await
+    }
+
+    async fn replace_backup_codes_recorded(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        hashes: &[[u8; 32]],
+        now: i64,
+        event: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (user_id, hashes) = (user_id.to_owned(), hashes.to_vec());
+        recorded(self, tenant, event, move |conn, tenant| {
+            replace_backup_codes_in(conn, tenant, &user_id, &hashes, now)
+        })
+        .await
     }
 }
