@@ -99,7 +99,9 @@ pub fn parse_credential_id(text: &str) -> Result<Vec<u8>, ApiError> {
 
 /// Renames a credential.
 #[utoipa::path(patch, path = "/credentials/{credentialId}", tag = "credentials",
-    params(("credentialId" = String, Path, description = "The credential ID, base64url")),
+    params(("credentialId" = String, Path, description = "The credential ID, base64url (unpadded, canonical)",
+        min_length = 2, max_length = 1364,
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$")),
     request_body = CredentialPatch,
     security(("api_key" = [])),
     responses((status = 200, body = CredentialView), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -119,7 +121,9 @@ pub async fn rename(
 
 /// Deletes a credential.
 #[utoipa::path(delete, path = "/credentials/{credentialId}", tag = "credentials",
-    params(("credentialId" = String, Path, description = "The credential ID, base64url")),
+    params(("credentialId" = String, Path, description = "The credential ID, base64url (unpadded, canonical)",
+        min_length = 2, max_length = 1364,
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$")),
     security(("api_key" = [])),
     responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn remove(

@@ -136,7 +136,9 @@ pub async fn list(
 
 /// Renames one of the caller's credentials.
 #[utoipa::path(patch, path = "/me/credentials/{credentialId}", tag = "me",
-    params(("credentialId" = String, Path, description = "The credential ID, base64url")),
+    params(("credentialId" = String, Path, description = "The credential ID, base64url (unpadded, canonical)",
+        min_length = 2, max_length = 1364,
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$")),
     request_body = CredentialPatch,
     security(("user_token" = [])),
     responses((status = 200, body = CredentialView), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -157,7 +159,9 @@ pub async fn rename(
 /// Deletes one of the caller's credentials. Where the tenant requires MFA, the last one
 /// cannot be deleted (409 `last_credential`).
 #[utoipa::path(delete, path = "/me/credentials/{credentialId}", tag = "me",
-    params(("credentialId" = String, Path, description = "The credential ID, base64url")),
+    params(("credentialId" = String, Path, description = "The credential ID, base64url (unpadded, canonical)",
+        min_length = 2, max_length = 1364,
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$")),
     security(("user_token" = [])),
     responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn remove(

@@ -146,6 +146,7 @@ pub struct UserTokenBody {
 /// What `POST /users/{userId}/tokens` mints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = MintedTokenPurpose)]
 pub enum TokenPurpose {
     /// The first factor is checked; the user proves a second with a passkey.
     MfaChallenge,

@@ -661,3 +661,90 @@ async fn every_reference_resolves() {
     }
     server.stop().await;
 }
+
+/// Every `ToSchema` type in the source, by the name it has in the document (`#[schema(as =
+/// ...)]` or the type's own name): utoipa keeps one schema per name and silently drops the
+/// others, so two types with one name document one of them wrongly. A type added later is found
+/// here without being listed.
+#[test]
+fn schema_names_are_unique() {
+    let mut names: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (file, text) in source_files() {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("#[derive(") {
+            rest = &rest[at + "#[derive(".len()..];
+            let derive = &rest[..rest.find(")]").unwrap()];
+            if !derive.split(',').any(|d| d.trim().ends_with("ToSchema")) {
+                continue;
+            }
+            // The item the derive applies to, and the attributes before it.
+            let item = ["pub struct ", "pub enum ", "struct ", "enum "]
+                .iter()
+                .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
+                .min()
+                .unwrap();
+            let attributes = &rest[..item.0];
+            let ident: String = rest[item.0 + item.1..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let name = attributes
+                .find("as = ")
+                .map(|i| {
+                    attributes[i + "as = ".len()..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                        .collect::<String>()
+                        .rsplit("::")
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                })
+                .unwrap_or(ident.clone());
+            names
+                .entry(name)
+                .or_default()
+                .push(format!("{file}: {ident}"));
+        }
+    }
+    assert!(names.contains_key("ErrorBody"), "{names:?}");
+    let collisions: Vec<_> = names.iter().filter(|(_, types)| types.len() > 1).collect();
+    assert!(
+        collisions.is_empty(),
+        "schema names used by several types (give each a unique name with \
+         #[schema(as = DialectName)]): {collisions:?}"
+    );
+}
+
+/// The native sign-in begin documents the native answer, not a dialect's of the same type name.
+#[tokio::test]
+async fn native_answers_are_the_native_schemas() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start(&dir).await;
+    let doc = fetch(&server).await;
+    for (path, field) in [
+        (
+            "/webauthn/authentication/request",
+            "publicKeyCredentialRequestOptions",
+        ),
+        (
+            "/webauthn/registration/request",
+            "publicKeyCredentialCreationOptions",
+        ),
+    ] {
+        let ok = &doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"];
+        let schema = referenced_schema(&doc, &ok["schema"]).unwrap();
+        assert!(
+            schema["properties"].get(field).is_some()
+                && schema["properties"].get("session").is_some(),
+            "{path}: {schema}"
+        );
+    }
+    for name in [
+        "StreambirdAuthenticationBegun",
+        "StreambirdRegistrationBegun",
+    ] {
+        assert!(doc["components"]["schemas"].get(name).is_some(), "{name}");
+    }
+    server.stop().await;
+}

@@ -109,6 +109,7 @@ impl ConformanceStatus {
 /// level.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FidoCreationAnswer)]
 pub struct CreationAnswer {
     /// `ok`.
     pub status: String,
@@ -124,6 +125,7 @@ pub struct CreationAnswer {
 /// level.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FidoRequestAnswer)]
 pub struct RequestAnswer {
     /// `ok`.
     pub status: String,

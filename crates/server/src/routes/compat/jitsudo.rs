@@ -155,6 +155,7 @@ pub struct RegisterQuery {
 
 /// Answer of the enrolment options: `{options}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = JitsudoCreationAnswer)]
 pub struct CreationAnswer {
     /// The L3 JSON creation options, for `navigator.credentials.create()`.
     #[schema(value_type = Object)]
@@ -163,6 +164,7 @@ pub struct CreationAnswer {
 
 /// Answer of the sign-in begin: `{options}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = JitsudoRequestAnswer)]
 pub struct RequestAnswer {
     /// The L3 JSON request options, for `navigator.credentials.get()`.
     #[schema(value_type = Object)]

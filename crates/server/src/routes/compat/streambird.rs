@@ -187,6 +187,7 @@ pub struct CreationOptionsWrapper {
 
 /// Answer of `POST /v1/auth/webauthn/registrations/begin`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StreambirdRegistrationBegun)]
 pub struct RegistrationBegun {
     /// The user.
     pub user_id: String,
@@ -295,6 +296,7 @@ pub struct RequestOptionsWrapper {
 
 /// Answer of `POST /v1/auth/webauthn/authentication/begin`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StreambirdAuthenticationBegun)]
 pub struct AuthenticationBegun {
     /// The user.
     pub user_id: String,
