@@ -394,6 +394,7 @@ async fn finish_registration_inner(
         friendly_name,
         created_at: now,
         last_used_at: None,
+        prf_enabled: false,
     };
     audit.subject(format!(
         "user:{} credential:{}",

@@ -1054,4 +1054,5 @@ conformance_on_postgres!(
     failures_count_with_their_time,
     sign_ins_store_their_event_with_their_use,
     registrations_store_their_event_with_them,
+    credentials_are_known_across_tenants_of_one_rp_id,
 );

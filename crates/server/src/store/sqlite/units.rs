@@ -157,7 +157,7 @@ pub(super) fn register_in(
     }
     let sql = format!(
         "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
     exec(
         conn,
@@ -179,7 +179,8 @@ pub(super) fn register_in(
             c.attestation_object,
             c.friendly_name,
             c.created_at,
-            c.last_used_at
+            c.last_used_at,
+            c.prf_enabled
         ],
     )
     .map_err(write_error("credential_exists"))?;
@@ -377,4 +378,19 @@ pub(super) fn server_meta_or_insert_in(
         |row| row.get(0),
     )?
     .ok_or(StoreError::NotFound)
+}
+
+/// Retires every current signing key of a tenant; answers how many.
+pub(super) fn retire_signing_keys_in(
+    conn: &Connection,
+    tenant: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = exec(
+        conn,
+        "UPDATE signing_keys SET retired_at = ? WHERE tenant_id = ? AND retired_at IS NULL",
+        params![now, tenant],
+    )
+    .map_err(sqlite_error)?;
+    Ok(done.try_into().unwrap_or(u64::MAX))
 }
