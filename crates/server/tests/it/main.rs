@@ -28,5 +28,6 @@ mod multinode;
 mod openapi;
 mod peer;
 mod policies;
+mod signal;
 mod tenancy;
 mod verify_cli;
