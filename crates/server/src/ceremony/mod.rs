@@ -167,6 +167,27 @@ pub struct RegistrationOverrides {
     /// Replace the tenant's hints.
     #[schema(value_type = Option<Vec<String>>)]
     pub hints: Option<Vec<PublicKeyCredentialHint>>,
+    /// A conditional create (WebAuthn L3 `mediation: "conditional"`, automatic passkey
+    /// upgrade): its finish accepts UP=0, as L3 §7.1 allows for it, and keeps every other
+    /// check. Set from the request's top-level `mediation`, never from `options`; remembered
+    /// in the session, so a finish cannot turn it on.
+    #[serde(skip)]
+    pub conditional: bool,
+}
+
+/// `mediation` of a registration begin (WebAuthn L3 `CredentialMediationRequirement`; `silent`
+/// does not apply to create).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CreateMediation {
+    /// The browser creates the credential without a dialog, for a user who just signed in
+    /// another way (the password manager's automatic upgrade).
+    Conditional,
+    /// The default: a modal create.
+    #[default]
+    Optional,
+    /// A modal create.
+    Required,
 }
 
 /// Options an authentication begin may ask for.

@@ -62,6 +62,9 @@ struct RegistrationState {
     /// caller can finish.
     #[serde(default)]
     begun_by: String,
+    /// A conditional create ([`RegistrationOverrides::conditional`]): UP=0 is accepted.
+    #[serde(default)]
+    conditional: bool,
 }
 
 /// A completed registration.
@@ -191,6 +194,7 @@ pub async fn begin_registration(
     options.authenticator_selection.authenticator_attachment = settings.authenticator_attachment;
     options.authenticator_selection.user_verification = settings.user_verification;
     let mut resident_key = settings.resident_key;
+    let conditional = overrides.conditional;
     apply_registration_overrides(&mut options, &mut resident_key, settings, overrides)?;
     let options = options.with_resident_key(resident_key);
 
@@ -209,6 +213,7 @@ pub async fn begin_registration(
             .collect(),
         existing_user,
         begun_by: ctx.caller_kind(),
+        conditional,
     };
     let token = store_session(state, ctx, SessionKind::Registration, &session, &challenge).await?;
     Ok(Begun {
@@ -390,6 +395,7 @@ async fn finish_registration_inner(
         friendly_name,
         created_at: now,
         last_used_at: None,
+        prf_enabled: false,
     };
     audit.subject(format!(
         "user:{} credential:{}",
@@ -512,6 +518,8 @@ fn verify_registration_response(
     expected.user_verification = session.user_verification;
     expected.algorithms = &algorithms;
     expected.exclude_credentials = &exclude;
+    // WebAuthn L3 §7.1: the UP check is skipped for a conditional create only.
+    expected.require_user_presence = !session.conditional;
     verify_registration(response, &expected, state.clock.now())
 }
 

@@ -80,6 +80,7 @@ pub async fn run(args: SeedArgs, config: &Config, out: &mut impl Write) -> Resul
                     friendly_name: None,
                     created_at: now,
                     last_used_at: None,
+                    prf_enabled: false,
                 },
                 max_credentials: None,
             });

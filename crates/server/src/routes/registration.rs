@@ -38,6 +38,10 @@ pub struct RegistrationRequest {
     pub registration_token: Option<String>,
     /// Per-request options, applied only where the tenant allows and never weakening it.
     pub options: Option<RegistrationOverrides>,
+    /// `conditional` begins a conditional create (automatic passkey upgrade): pass
+    /// `mediation: "conditional"` to `navigator.credentials.create()`; its finish accepts an
+    /// authenticator that reports no user presence (UP=0), and nothing else does.
+    pub mediation: Option<ceremony::CreateMediation>,
 }
 
 /// Answer of `POST /webauthn/registration/request`.
@@ -157,9 +161,9 @@ pub async fn request(
             "registration with the publishable key needs a registration token",
         ));
     };
-    let begun =
-        ceremony::begin_registration(&state, &ctx, registrant, body.options.unwrap_or_default())
-            .await?;
+    let mut overrides = body.options.unwrap_or_default();
+    overrides.conditional = body.mediation == Some(ceremony::CreateMediation::Conditional);
+    let begun = ceremony::begin_registration(&state, &ctx, registrant, overrides).await?;
     Ok(Json(RegistrationBegun {
         session: begun.session,
         public_key_credential_creation_options: begun.options,

@@ -55,6 +55,7 @@ pub(super) fn credential(id: &[u8], user_id: &str, created_at: i64) -> Credentia
         friendly_name: None,
         created_at,
         last_used_at: None,
+        prf_enabled: false,
     }
 }
 
@@ -579,4 +580,45 @@ pub(super) async fn changes_store_their_webhook_messages_with_them(store: &dyn S
         .is_err());
     assert!(store.credential(&a, b"c2").await.is_ok());
     assert_eq!((deliveries().await, events().await), (3, 3));
+}
+
+/// `credential_known_to_rp_id`: a credential counts as known in every tenant of its RP ID,
+/// never in a tenant of another RP ID.
+pub(super) async fn credentials_are_known_across_tenants_of_one_rp_id(store: &dyn Store) {
+    let a = two_credentials(store).await;
+    assert!(store
+        .credential_known_to_rp_id("example.com", b"c0")
+        .await
+        .unwrap());
+    assert!(!store
+        .credential_known_to_rp_id("example.com", b"nope")
+        .await
+        .unwrap());
+    assert!(!store
+        .credential_known_to_rp_id("other.example", b"c0")
+        .await
+        .unwrap());
+    let mut other = tenant("b");
+    other.rp_id = "other.example".to_owned();
+    store.insert_tenant(&other).await.unwrap();
+    store
+        .insert_registration(
+            &tid("b"),
+            &registration(user("u9", 9), credential(b"c9", "u9", NOW)),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .credential_known_to_rp_id("other.example", b"c9")
+        .await
+        .unwrap());
+    assert!(!store
+        .credential_known_to_rp_id("example.com", b"c9")
+        .await
+        .unwrap());
+    store.delete_credential(&a, b"c0").await.unwrap();
+    assert!(!store
+        .credential_known_to_rp_id("example.com", b"c0")
+        .await
+        .unwrap());
 }

@@ -168,6 +168,9 @@ pub struct Credential {
     pub created_at: i64,
     /// Last successful authentication, Unix seconds.
     pub last_used_at: Option<i64>,
+    /// Whether the client reported PRF support at registration
+    /// (`clientExtensionResults.prf.enabled`); never any PRF output.
+    pub prf_enabled: bool,
 }
 
 /// What a verified assertion changes in a credential record.
@@ -433,6 +436,16 @@ pub trait Store:
         tenant: &TenantId,
         credential_id: &[u8],
     ) -> Result<Credential, StoreError>;
+
+    /// Whether any user of any tenant whose RP ID is `rp_id` holds credential `credential_id`:
+    /// a passkey is scoped to its RP ID, not to a tenant, so only a `false` here lets a sign-in
+    /// tell the browser that the credential is unknown (Signal API), which deletes it from the
+    /// user's device.
+    async fn credential_known_to_rp_id(
+        &self,
+        rp_id: &str,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError>;
 
     /// Stores a verified registration in one transaction (see [`NewRegistration`]) and resets
     /// the user's failure count; `Conflict("credential_limit")` when the user already holds

@@ -228,6 +228,14 @@ impl Store for PostgresStore {
         users::credential(&self.pool, tenant, credential_id).await
     }
 
+    async fn credential_known_to_rp_id(
+        &self,
+        rp_id: &str,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        users::credential_known_to_rp_id(&self.pool, rp_id, credential_id).await
+    }
+
     async fn insert_registration(
         &self,
         tenant: &TenantId,

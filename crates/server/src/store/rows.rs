@@ -109,6 +109,7 @@ pub(super) struct CredentialRow {
     pub(super) friendly_name: Option<String>,
     pub(super) created_at: i64,
     pub(super) last_used_at: Option<i64>,
+    pub(super) prf_enabled: bool,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -132,6 +133,7 @@ impl TryFrom<CredentialRow> for Credential {
             friendly_name: row.friendly_name,
             created_at: row.created_at,
             last_used_at: row.last_used_at,
+            prf_enabled: row.prf_enabled,
         })
     }
 }
@@ -248,6 +250,11 @@ pub(super) const USER_COLUMNS: &str =
 pub(super) const CREDENTIAL_COLUMNS: &str =
     "id, user_id, public_key, algorithm, sign_count, uv_initialized, \
      backup_eligible, backup_state, transports, aaguid, attestation_format, attestation_type, \
-     attestation_object, friendly_name, created_at, last_used_at";
+     attestation_object, friendly_name, created_at, last_used_at, prf_enabled";
 pub(super) const SIGNING_KEY_COLUMNS: &str =
     "kid, algorithm, public_jwk, sealed_private_key, created_at, retired_at";
+
+/// Whether credential `$1` is held in any tenant of RP ID `$2` (both backends; the SQLite store
+/// binds `?` in the same order). The tenant's primary key (`tenant_id`, `id`) serves the lookup.
+pub(super) const CREDENTIAL_KNOWN_TO_RP_ID: &str = "SELECT EXISTS (SELECT 1 FROM credentials c \
+     JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1 AND t.rp_id = $2)";

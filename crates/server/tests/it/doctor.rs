@@ -152,8 +152,22 @@ async fn bad_tenants_and_settings_are_found() {
         .iter()
         .all(|c| !c.contains('@') || c.ends_with("@foreign")));
 
-    // An MDS BLOB that does not verify is an error.
-    std::fs::write(dir.path().join("mds.jwt"), "not a blob").unwrap();
+    // A stored MDS BLOB past its nextUpdate (no fresh one came) is an error.
+    let stale = passkeyd::store::mds::MdsAttempt {
+        at: 1,
+        holder: "test".to_owned(),
+        blob: Some(passkeyd::store::mds::StoredBlob {
+            no: 7,
+            next_update: "2020-01-01".to_owned(),
+            jwt: "a.b.c".to_owned(),
+            sha256: vec![1; 32],
+            stored_at: 1,
+        }),
+        failure: None,
+        etag: None,
+        last_modified: None,
+    };
+    server.state.store.record_mds_attempt(&stale).await.unwrap();
     let out = doctor(dir.path(), &[], &["--tenant", "default"]).await;
     assert!(
         codes(&out).contains(&"mds_expired".to_owned()),

@@ -31,6 +31,7 @@ mod openapi;
 mod peer;
 mod policies;
 mod portability;
+mod signal;
 mod tenancy;
 mod verify_cli;
 mod webhooks;

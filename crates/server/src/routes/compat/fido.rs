@@ -254,6 +254,7 @@ pub async fn attestation_options(
         user_verification: selection.user_verification,
         attestation: body.attestation,
         hints: None,
+        conditional: false,
     };
     let registrant = Registrant {
         user_id: None,

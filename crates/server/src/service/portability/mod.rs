@@ -364,6 +364,9 @@ pub(crate) fn checked_credential(
     transports.sort();
     transports.dedup();
     Ok(Credential {
+        // The export format carries no PRF capability yet; a credential brought in is recorded
+        // as not PRF-capable until it says otherwise.
+        prf_enabled: false,
         id: facts.id,
         user_id: user_id.to_owned(),
         public_key: facts.public_key,

@@ -1059,4 +1059,5 @@ conformance_on_postgres!(
     mds_blobs_only_move_forward,
     webhook_deliveries_are_leased_to_one_node_at_a_time,
     changes_store_their_webhook_messages_with_them,
+    credentials_are_known_across_tenants_of_one_rp_id,
 );

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use crate::store::rows::{
     backend, corrupt, found, json, write_error, CredentialRow, UserRow, CREDENTIAL_COLUMNS,
-    USER_COLUMNS,
+    CREDENTIAL_KNOWN_TO_RP_ID, USER_COLUMNS,
 };
 use crate::store::{AuditEvent, Credential, CredentialUse, NewRegistration, StoreError, User};
 use crate::tenant::TenantId;
@@ -124,6 +124,20 @@ pub(super) async fn credential(
         .map_err(backend)?
         .ok_or(StoreError::NotFound)?
         .try_into()
+}
+
+/// Whether a credential of this ID is held in any tenant of RP ID `rp_id`.
+pub(super) async fn credential_known_to_rp_id(
+    pool: &PgPool,
+    rp_id: &str,
+    credential_id: &[u8],
+) -> Result<bool, StoreError> {
+    sqlx::query_scalar::<_, bool>(CREDENTIAL_KNOWN_TO_RP_ID)
+        .bind(credential_id)
+        .bind(rp_id)
+        .fetch_one(pool)
+        .await
+        .map_err(backend)
 }
 
 /// Stores a verified registration in one transaction.
@@ -545,7 +559,7 @@ pub(super) async fn register_in(
     }
     let sql = format!(
         "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     );
     sqlx::query(&sql)
         .bind(tenant.as_str())
@@ -565,6 +579,7 @@ pub(super) async fn register_in(
         .bind(&c.friendly_name)
         .bind(c.created_at)
         .bind(c.last_used_at)
+        .bind(c.prf_enabled)
         .execute(&mut *conn)
         .await
         .map_err(|e| write_error(e, "credential_exists"))?;

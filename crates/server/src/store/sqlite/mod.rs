@@ -15,7 +15,7 @@ use rusqlite::{params, Connection};
 
 use super::rows::{
     corrupt, found, hash32, json, session_kind, API_KEY_COLUMNS, CREDENTIAL_COLUMNS,
-    SIGNING_KEY_COLUMNS, TENANT_COLUMNS, USER_COLUMNS,
+    CREDENTIAL_KNOWN_TO_RP_ID as KNOWN, SIGNING_KEY_COLUMNS, TENANT_COLUMNS, USER_COLUMNS,
 };
 use super::{
     ApiKey, AuditEvent, Credential, CredentialUse, NewApiKey, NewRegistration, OpenError,
@@ -27,9 +27,9 @@ use open::{open_blocking, Location};
 use sql::{all, convert, exec, one, sqlite_error, write_error};
 use units::{
     delete_own_credential_in, insert_api_key_in, insert_audit_event_in, insert_tenant_in,
-    insert_user_in, record_use_in, register_in, replace_backup_codes_in, reset_failures_in, select,
-    server_meta_or_insert_in, sweep_expired_in, take_registration_token_in, tenant_returned,
-    user_from,
+    insert_user_in, record_use_in, register_in, replace_backup_codes_in, reset_failures_in,
+    retire_signing_keys_in, select, server_meta_or_insert_in, sweep_expired_in,
+    take_registration_token_in, tenant_returned, user_from,
 };
 
 mod connections;
@@ -307,6 +307,11 @@ impl Store for SqliteStore {
         })?
         .ok_or(StoreError::NotFound)?
         .try_into()
+    }
+
+    async fn credential_known_to_rp_id(&self, rp_id: &str, id: &[u8]) -> Result<bool, StoreError> {
+        let known = |conn: &Connection| one(conn, KNOWN, params![id, rp_id], |row| row.get(0));
+        Ok(self.read(known)?.unwrap_or(false))
     }
 
     async fn insert_registration(
@@ -768,7 +773,7 @@ impl Store for SqliteStore {
 
     async fn retire_signing_keys(&self, tenant: &TenantId, now: i64) -> Result<u64, StoreError> {
         let tenant = tenant.as_str().to_owned();
-        self.write(move |conn| units::retire_signing_keys_in(conn, &tenant, now))
+        self.write(move |conn| retire_signing_keys_in(conn, &tenant, now))
             .await
     }
 

@@ -62,6 +62,7 @@ pub(super) fn credential(row: &Row<'_>) -> Read<CredentialRow> {
         friendly_name: row.get(13)?,
         created_at: row.get(14)?,
         last_used_at: row.get(15)?,
+        prf_enabled: row.get(16)?,
     })
 }
 

@@ -157,7 +157,7 @@ pub(super) fn register_in(
     }
     let sql = format!(
         "INSERT INTO credentials (tenant_id, {CREDENTIAL_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
     exec(
         conn,
@@ -179,7 +179,8 @@ pub(super) fn register_in(
             c.attestation_object,
             c.friendly_name,
             c.created_at,
-            c.last_used_at
+            c.last_used_at,
+            c.prf_enabled
         ],
     )
     .map_err(write_error("credential_exists"))?;
