@@ -280,6 +280,7 @@ struct FileConfig {
     metrics_token: Option<String>,
     #[serde(default)]
     webhooks: crate::service::webhooks::WebhookConfig,
+    #[serde(default)]
     mds: mds::FileMds,
 }
 

@@ -407,18 +407,7 @@ impl Store for SqliteStore {
             name.map(str::to_owned),
         );
         self.write(move |conn| {
-            let sql = format!(
-                "UPDATE credentials SET friendly_name = ? WHERE tenant_id = ? AND id = ? \
-                 RETURNING {CREDENTIAL_COLUMNS}"
-            );
-            one(
-                conn,
-                &sql,
-                params![name, tenant, credential_id],
-                rows::credential,
-            )?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+            units::rename_credential_in(conn, &tenant, &credential_id, name.as_deref())
         })
         .await
     }

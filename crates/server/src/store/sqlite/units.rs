@@ -394,3 +394,24 @@ pub(super) fn retire_signing_keys_in(
     .map_err(sqlite_error)?;
     Ok(done.try_into().unwrap_or(u64::MAX))
 }
+
+/// Gives a credential its friendly name (or none); answers the credential as it is now.
+pub(super) fn rename_credential_in(
+    conn: &Connection,
+    tenant: &str,
+    credential_id: &[u8],
+    name: Option<&str>,
+) -> Result<crate::store::Credential, StoreError> {
+    let sql = format!(
+        "UPDATE credentials SET friendly_name = ? WHERE tenant_id = ? AND id = ? \
+         RETURNING {CREDENTIAL_COLUMNS}"
+    );
+    one(
+        conn,
+        &sql,
+        params![name, tenant, credential_id],
+        rows::credential,
+    )?
+    .ok_or(StoreError::NotFound)?
+    .try_into()
+}

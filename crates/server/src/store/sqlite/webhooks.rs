@@ -4,11 +4,12 @@
 use async_trait::async_trait;
 use rusqlite::{params, Connection, Row};
 
-use super::rows;
 use super::sql::{all, exec, one, sqlite_error, write_error};
-use super::units::{delete_own_credential_in, insert_audit_event_in, replace_backup_codes_in};
+use super::units::{
+    delete_own_credential_in, insert_audit_event_in, rename_credential_in, replace_backup_codes_in,
+};
 use super::SqliteStore;
-use crate::store::rows::{found, json, CREDENTIAL_COLUMNS};
+use crate::store::rows::{found, json};
 use crate::store::{
     AuditEvent, Credential, DeliveryStatus, NewWebhookMessage, RecordedChanges, StoreError,
     WebhookAttempt, WebhookDelivery, WebhookOutbox,
@@ -250,18 +251,7 @@ impl RecordedChanges for SqliteStore {
     ) -> Result<Credential, StoreError> {
         let (credential_id, name) = (credential_id.to_vec(), name.map(str::to_owned));
         recorded(self, tenant, event, move |conn, tenant| {
-            let sql = format!(
-                "UPDATE credentials SET friendly_name = ? WHERE tenant_id = ? AND id = ? \
-                 RETURNING {CREDENTIAL_COLUMNS}"
-            );
-            one(
-                conn,
-                &sql,
-                params![name, tenant, credential_id],
-                rows::credential,
-            )?
-            .ok_or(StoreError::NotFound)?
-            .try_into()
+            rename_credential_in(conn, tenant, &credential_id, name.as_deref())
         })
         .await
     }
