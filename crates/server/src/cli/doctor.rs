@@ -26,7 +26,7 @@ pub struct DoctorArgs {
     /// Check only this tenant (the server-wide checks run too).
     #[arg(long, value_parser = super::tenant::parse_id)]
     pub tenant: Option<TenantId>,
-    /// The deployment's public URL (through its proxy), e.g. https://login.example.com: fetch
+    /// The deployment's public URL (through its proxy), e.g. `https://login.example.com`: fetch
     /// /healthz, the /.well-known files and the demo page, and send a CORS preflight from
     /// each of the tenants' origins.
     #[arg(long, value_name = "PUBLIC_URL", value_parser = parse_url)]
